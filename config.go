@@ -1,0 +1,73 @@
+package pam
+
+import (
+	"context"
+	"time"
+)
+
+// DefaultService is the service Start uses when Config.Service is empty: the
+// stack for interactive logins that virtually every system has.
+const DefaultService = "login"
+
+// Config describes a PAM transaction. Its zero value means "the user running
+// this program, interactively": DefaultService, the current user, and a
+// TerminalConversation on standard input and output.
+type Config struct {
+	// Service is the PAM service name, which selects the stack
+	// (/etc/pam.d/<service>, or ConfDir/<service>). Empty means
+	// DefaultService.
+	Service string
+
+	// User is the user to authenticate. Empty means the user running this
+	// program, unless AskUser is set.
+	User string
+
+	// AskUser starts the transaction without a user, so that the first module
+	// that needs one asks for it through the conversation.
+	AskUser bool
+
+	// Conv answers the modules' messages. Nil means TerminalConversation{}.
+	Conv Conversation
+
+	// Delay, when set, receives the fail delay libpam computed at the end of
+	// every Authenticate and ChangeAuthTok (on success too, with a nil
+	// status), and is then responsible for the delay: gopam does not wait.
+	// It runs on the caller's goroutine after the PAM call has returned, so
+	// it holds no OS thread; a server can use it to delay one client's next
+	// answer instead of blocking. Needs the fail_delay extension.
+	Delay DelayFunc
+
+	// BlockingFailDelay leaves the fail delay to libpam, which then sleeps
+	// inside the PAM call, holding its thread. By default gopam installs its
+	// own PAM_FAIL_DELAY function and waits after the call, in Go, only on
+	// failure, and gives up waiting when the operation's context ends.
+	BlockingFailDelay bool
+
+	// ConfDir, when set, replaces /etc/pam.d: the stack is read from
+	// ConfDir/<service> (or ConfDir/other). Needs the confdir extension
+	// (Linux-PAM 1.4 and later).
+	ConfDir string
+
+	// TTY, RHost and RUser set the PAM_TTY, PAM_RHOST and PAM_RUSER items
+	// when not empty.
+	TTY, RHost, RUser string
+
+	// SensitiveEnv lists the PAM environment variables (path.Match patterns,
+	// case-sensitive) that are removed after Authenticate and ChangeAuthTok
+	// unless the handle is elevated. Nil means DefaultSensitiveEnv; an empty,
+	// non-nil slice scrubs nothing.
+	SensitiveEnv []string
+}
+
+// DelayFunc receives a fail delay: the status of the operation that ended
+// (nil on success, else an error matching its Code) and the delay libpam
+// computed. ctx is the operation's context.
+type DelayFunc func(ctx context.Context, status error, delay time.Duration)
+
+// DefaultSensitiveEnv is the default Config.SensitiveEnv: names under which
+// modules are known to leave passwords in the PAM environment (some OpenPAM
+// modules on macOS, test modules that export PAM_AUTHTOK), and names that say
+// they hold one.
+var DefaultSensitiveEnv = []string{
+	"*AUTHTOK*", "*PASSWORD*", "*PASSWD*", "*password*", "NTLMPWD", "mount_authenticator",
+}

@@ -1,0 +1,228 @@
+package pam
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"runtime/debug"
+
+	"github.com/gopam/pam/internal/libpam"
+)
+
+// Style is the style of a conversation message: what the module wants done
+// with it.
+type Style int
+
+// The message styles. BinaryPrompt exists on Linux-PAM only.
+const (
+	// PromptEchoOff asks for an answer that must not be shown, such as a
+	// password.
+	PromptEchoOff = Style(libpam.StylePromptEchoOff)
+	// PromptEchoOn asks for an answer that may be shown, such as a user name
+	// or a one-time code.
+	PromptEchoOn = Style(libpam.StylePromptEchoOn)
+	// ErrorMsg is an error to show; it needs no answer.
+	ErrorMsg = Style(libpam.StyleErrorMsg)
+	// TextInfo is information to show; it needs no answer.
+	TextInfo = Style(libpam.StyleTextInfo)
+	// BinaryPrompt carries a libpamc packet for an agent and expects one back
+	// (Linux-PAM).
+	BinaryPrompt = Style(libpam.StyleBinaryPrompt)
+)
+
+// String returns the style's PAM name, as in "PAM_PROMPT_ECHO_OFF".
+func (s Style) String() string {
+	switch s {
+	case PromptEchoOff:
+		return "PAM_PROMPT_ECHO_OFF"
+	case PromptEchoOn:
+		return "PAM_PROMPT_ECHO_ON"
+	case ErrorMsg:
+		return "PAM_ERROR_MSG"
+	case TextInfo:
+		return "PAM_TEXT_INFO"
+	case BinaryPrompt:
+		return "PAM_BINARY_PROMPT"
+	}
+	return fmt.Sprintf("Style(%d)", int(s))
+}
+
+// IsPrompt reports whether a message of this style needs an answer.
+func (s Style) IsPrompt() bool {
+	return s == PromptEchoOff || s == PromptEchoOn || s == BinaryPrompt
+}
+
+// Message is one message a module sends through the conversation.
+type Message struct {
+	Style Style
+	// Text is the prompt or the text to show (all styles but BinaryPrompt).
+	Text string
+	// PacketType and Data are a BinaryPrompt's libpamc packet type and
+	// payload.
+	PacketType byte
+	Data       []byte
+}
+
+// Response answers one Message. For a prompt, Data is the answer (nil means
+// an empty answer); for a BinaryPrompt, PacketType and Data form the packet
+// sent back; for ErrorMsg and TextInfo the response is ignored.
+//
+// gopam wipes Data (overwrites it with zeros) once it has handed the answer
+// to libpam, so that no copy of a secret outlives the call: return a slice
+// that is yours to give away.
+type Response struct {
+	Data       []byte
+	PacketType byte
+}
+
+// Conversation answers the messages of one conversation call: a module sends
+// one or more messages at once (up to 32), and Converse returns exactly one
+// Response per Message, in order. ctx is the context of the PAM operation that
+// made the call: a Conversation that waits must give up when it ends.
+//
+// Converse runs on the transaction's OS thread, inside the PAM call, so it may
+// use thread-bound state but must not call back into the same Handle. An
+// error it returns reaches the module as a conversation failure and is wrapped
+// by the operation's error if the operation fails (errors.Is works on it).
+// Returning ErrConvAgain (Linux-PAM) asks the module to suspend instead. A
+// panic is recovered and becomes a PanicError.
+type Conversation interface {
+	Converse(ctx context.Context, msgs []Message) ([]Response, error)
+}
+
+// ConversationFunc adapts a function that answers a whole batch.
+type ConversationFunc func(ctx context.Context, msgs []Message) ([]Response, error)
+
+// Converse calls f.
+func (f ConversationFunc) Converse(ctx context.Context, msgs []Message) ([]Response, error) {
+	return f(ctx, msgs)
+}
+
+// MessageFunc adapts a function that handles one message at a time; it is
+// called for every message of a batch in order, and its responses to
+// non-prompts are ignored. The first error ends the batch.
+type MessageFunc func(ctx context.Context, m Message) (Response, error)
+
+// Converse calls f once per message.
+func (f MessageFunc) Converse(ctx context.Context, msgs []Message) ([]Response, error) {
+	out := make([]Response, len(msgs))
+	for i, m := range msgs {
+		r, err := f(ctx, m)
+		if err != nil {
+			wipeResponses(out[:i])
+			return nil, err
+		}
+		if m.Style.IsPrompt() {
+			out[i] = r
+		}
+	}
+	return out, nil
+}
+
+// ErrNoAnswer is returned by the conversation of Answers when a prompt comes
+// after the last answer.
+var ErrNoAnswer = errors.New("pam: no answer left for the prompt")
+
+// Answers returns a Conversation that answers prompts with the given answers
+// in order, one per prompt whatever its style, and ignores other messages. It
+// suits tests, scripts and servers that collected the answers beforehand. It
+// keeps its own copies of the answers and hands each out once; a prompt past
+// the last answer fails with ErrNoAnswer. It is not safe for concurrent use
+// by several handles.
+func Answers(answers ...[]byte) Conversation {
+	a := &answers_{}
+	for _, x := range answers {
+		a.left = append(a.left, append([]byte(nil), x...))
+	}
+	return a
+}
+
+type answers_ struct{ left [][]byte }
+
+func (a *answers_) Converse(_ context.Context, msgs []Message) ([]Response, error) {
+	out := make([]Response, len(msgs))
+	for i, m := range msgs {
+		if !m.Style.IsPrompt() {
+			continue
+		}
+		if len(a.left) == 0 {
+			wipeResponses(out)
+			return nil, fmt.Errorf("%w: %q", ErrNoAnswer, m.Text)
+		}
+		out[i].Data, a.left = a.left[0], a.left[1:]
+	}
+	return out, nil
+}
+
+func wipeResponses(rs []Response) {
+	for _, r := range rs {
+		clear(r.Data)
+	}
+}
+
+// Converse bridges libpam's conversation call to the handle's Conversation.
+// It runs on the transaction's thread while the operation's caller waits, so
+// reading opCtx and writing convErr need no lock.
+func (s *state) Converse(msgs []libpam.Message) (_ []libpam.Response, code libpam.Code) {
+	conv := s.conv
+	if conv == nil {
+		s.convErr = errors.New("no conversation")
+		return nil, libpam.CodeConvErr
+	}
+	in := make([]Message, len(msgs))
+	for i, m := range msgs {
+		in[i] = Message{Style: Style(m.Style), Text: m.Text}
+		if m.Style == libpam.StyleBinaryPrompt {
+			in[i].PacketType = m.Packet[4]
+			in[i].Data = m.Packet[5:]
+		}
+	}
+	ctx := s.opCtx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	resps, err := callConversation(ctx, conv, in)
+	if err == nil && len(resps) != len(in) {
+		wipeResponses(resps)
+		err = fmt.Errorf("conversation returned %d responses for %d messages", len(resps), len(in))
+	}
+	if err != nil {
+		s.convErr = err
+		var c Code
+		if errors.As(err, &c) && (c == ErrConvAgain || c == ErrBuf) {
+			if _, ok := s.lib.NativeCode(libpam.Code(c)); ok {
+				return nil, libpam.Code(c)
+			}
+		}
+		return nil, libpam.CodeConvErr
+	}
+	out := make([]libpam.Response, len(in))
+	for i, m := range in {
+		switch {
+		case m.Style == BinaryPrompt:
+			r := resps[i]
+			pkt := make([]byte, 5+len(r.Data))
+			binary.BigEndian.PutUint32(pkt, uint32(len(pkt)))
+			pkt[4] = r.PacketType
+			copy(pkt[5:], r.Data)
+			clear(r.Data)
+			out[i].Data = pkt
+		case m.Style.IsPrompt():
+			out[i].Data = resps[i].Data
+		default:
+			clear(resps[i].Data)
+		}
+	}
+	return out, libpam.CodeSuccess
+}
+
+// callConversation calls conv, turning a panic into a PanicError.
+func callConversation(ctx context.Context, conv Conversation, msgs []Message) (resps []Response, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			resps, err = nil, &PanicError{Value: v, Stack: debug.Stack()}
+		}
+	}()
+	return conv.Converse(ctx, msgs)
+}

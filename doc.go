@@ -1,0 +1,63 @@
+// Package pam authenticates users against the host's PAM stack (Pluggable
+// Authentication Modules) and runs the rest of a PAM transaction: account
+// checks, credentials, sessions, password changes and the PAM environment.
+//
+// gopam loads libpam at run time, so programs build with CGO_ENABLED=0 and
+// without the PAM headers, and start on machines without libpam: there, PAM
+// calls return an error matching ErrNotSupported. Implementation() and
+// Extensions() tell which PAM was found (Linux-PAM or OpenPAM) and what it
+// offers beyond the common API.
+//
+// # A login
+//
+// Start a transaction with a Config, run the operations, Close it:
+//
+//	h, err := pam.Start(pam.Config{Service: "myapp", User: "alice", Conv: conv})
+//	if err != nil { ... }
+//	defer h.Close()
+//	if err := h.Login(ctx, 0); err != nil { ... } // Authenticate, then AcctMgmt
+//
+// Authenticate alone is not a login: an expired or locked account still
+// authenticates, and only AcctMgmt refuses it. Login runs both.
+//
+// # Conversations
+//
+// Modules ask questions (a password, a one-time code) and show messages
+// through a Conversation, which receives all the messages of one call at once
+// and returns one Response per message. Answers travel as []byte and gopam
+// wipes its copies once libpam has them. MessageFunc handles one message at a
+// time; Answers replays answers known beforehand; TerminalConversation talks
+// to the user at a terminal and is the default.
+//
+// # Errors
+//
+// Every failed PAM call returns an *Error that names the operation, user and
+// service, and matches its Code with errors.Is:
+//
+//	if errors.Is(err, pam.ErrAuth) { ... }        // wrong password
+//	var pe *pam.Error
+//	if errors.As(err, &pe) { log.Print(pe.Errno(), pe.Strerror()) }
+//
+// An error returned by the conversation, a panic in a callback (as a
+// PanicError) and the end of the context are wrapped by the operation's error.
+//
+// # Threads, contexts and fail delays
+//
+// All calls of one Handle, and the callbacks they make, run on one OS thread
+// locked for the handle's life; the Handle's methods may be called from any
+// goroutine and are serialised. Each operation takes a context: it reaches the
+// conversation, and when it ends while a module is blocked in C the call
+// returns at once and the handle is ended when C returns. After a failed
+// Authenticate the fail delay (pam_fail_delay) is waited for in Go, not in a
+// C thread, unless Config.BlockingFailDelay is set; Config.Delay hands it to
+// the application instead. SetMaxInFlight bounds the PAM calls running at once.
+//
+// # Secrets in the environment
+//
+// Some modules leave passwords in the PAM environment. After Authenticate and
+// ChangeAuthTok, gopam removes the variables matching Config.SensitiveEnv
+// unless the handle is elevated (SetElevated, root only).
+//
+// Package pamtest builds private PAM stacks for tests, the way gopam's own
+// tests run the real libpam and real modules.
+package pam

@@ -1,0 +1,203 @@
+package pam
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/gopam/pam/internal/libpam"
+)
+
+// Code is a PAM return code. The constants below are gopam's own portable
+// values: the same constant means the same outcome on Linux-PAM and OpenPAM,
+// whose numbers differ. A Code is an error, so callers test an operation's
+// outcome with errors.Is(err, pam.ErrUserUnknown); Error.Errno gives the
+// number the running libpam used.
+type Code int
+
+// Every PAM return code. Codes that only one implementation returns say so.
+const (
+	Success               = Code(libpam.CodeSuccess)             // success (never returned as an error)
+	ErrOpen               = Code(libpam.CodeOpenErr)             // a module could not be loaded
+	ErrSymbol             = Code(libpam.CodeSymbolErr)           // a module lacks a symbol
+	ErrService            = Code(libpam.CodeServiceErr)          // error in a service module
+	ErrSystem             = Code(libpam.CodeSystemErr)           // system error
+	ErrBuf                = Code(libpam.CodeBufErr)              // memory buffer error
+	ErrPermDenied         = Code(libpam.CodePermDenied)          // permission denied
+	ErrAuth               = Code(libpam.CodeAuthErr)             // authentication failure
+	ErrCredInsufficient   = Code(libpam.CodeCredInsufficient)    // insufficient credentials to access authentication data
+	ErrAuthInfoUnavail    = Code(libpam.CodeAuthInfoUnavail)     // authentication service cannot retrieve authentication information
+	ErrUserUnknown        = Code(libpam.CodeUserUnknown)         // user not known to the authentication module
+	ErrMaxTries           = Code(libpam.CodeMaxTries)            // maximum number of tries exceeded
+	ErrNewAuthTokReqd     = Code(libpam.CodeNewAuthTokReqd)      // a new authentication token is required
+	ErrAcctExpired        = Code(libpam.CodeAcctExpired)         // user account has expired
+	ErrSession            = Code(libpam.CodeSessionErr)          // cannot make or remove a session entry
+	ErrCredUnavail        = Code(libpam.CodeCredUnavail)         // cannot retrieve user credentials
+	ErrCredExpired        = Code(libpam.CodeCredExpired)         // user credentials expired
+	ErrCred               = Code(libpam.CodeCredErr)             // failure setting user credentials
+	ErrNoModuleData       = Code(libpam.CodeNoModuleData)        // no module-specific data is present
+	ErrConv               = Code(libpam.CodeConvErr)             // conversation error
+	ErrAuthTok            = Code(libpam.CodeAuthTokErr)          // authentication token manipulation error
+	ErrAuthTokRecovery    = Code(libpam.CodeAuthTokRecoveryErr)  // old authentication token cannot be recovered
+	ErrAuthTokLockBusy    = Code(libpam.CodeAuthTokLockBusy)     // authentication token lock busy
+	ErrAuthTokDisableAging = Code(libpam.CodeAuthTokDisableAging) // authentication token aging disabled
+	ErrTryAgain           = Code(libpam.CodeTryAgain)            // preliminary check failed; try again
+	ErrIgnore             = Code(libpam.CodeIgnore)              // ignore this module (a module's answer; a stack never returns it)
+	ErrAbort              = Code(libpam.CodeAbort)               // critical error, the transaction must end
+	ErrAuthTokExpired     = Code(libpam.CodeAuthTokExpired)      // authentication token has expired
+	ErrModuleUnknown      = Code(libpam.CodeModuleUnknown)       // module is not known
+	ErrBadItem            = Code(libpam.CodeBadItem)             // bad item passed to an item or environment function
+	ErrConvAgain          = Code(libpam.CodeConvAgain)           // conversation will be resumed (Linux-PAM)
+	ErrIncomplete         = Code(libpam.CodeIncomplete)          // call again to complete the operation (Linux-PAM)
+	ErrDomainUnknown      = Code(libpam.CodeDomainUnknown)       // unknown authentication domain (OpenPAM)
+	ErrBadHandle          = Code(libpam.CodeBadHandle)           // invalid PAM handle (OpenPAM)
+	ErrBadFeature         = Code(libpam.CodeBadFeature)          // unrecognised or restricted feature (OpenPAM)
+	ErrBadConstant        = Code(libpam.CodeBadConstant)         // bad constant, such as an unknown flag (OpenPAM)
+	ErrUnknownCode        = Code(libpam.CodeUnknown)             // a number the running libpam returned that gopam does not know
+)
+
+var codeNames = [...]string{
+	"success", "failed to load module", "symbol not found", "error in service module",
+	"system error", "memory buffer error", "permission denied", "authentication failure",
+	"insufficient credentials to access authentication data",
+	"authentication service cannot retrieve authentication info",
+	"user not known to the underlying authentication module", "maximum number of tries exceeded",
+	"new authentication token required", "user account has expired",
+	"cannot make or remove an entry for the session", "cannot retrieve user credentials",
+	"user credentials expired", "failure setting user credentials",
+	"no module specific data is present", "conversation error",
+	"authentication token manipulation error", "authentication token cannot be recovered",
+	"authentication token lock busy", "authentication token aging disabled",
+	"preliminary check failed", "module asked to be ignored", "critical error, transaction aborted",
+	"authentication token expired", "unknown module", "bad item", "conversation will be resumed",
+	"operation incomplete, call again", "unknown authentication domain", "invalid handle",
+	"unrecognised or restricted feature", "bad constant", "unknown PAM return code",
+}
+
+// Error returns a short description of the code, gopam's own words (the
+// running libpam's text is in Error.Strerror).
+func (c Code) Error() string {
+	if c < 0 || int(c) >= len(codeNames) {
+		return fmt.Sprintf("pam code %d", int(c))
+	}
+	return codeNames[c]
+}
+
+// Errno returns the number the running libpam uses for c, and false when
+// libpam is not loaded or has no such code.
+func (c Code) Errno() (int, bool) {
+	l, err := lib()
+	if err != nil {
+		return 0, false
+	}
+	return l.NativeCode(libpam.Code(c))
+}
+
+// Error is the error of a failed PAM call. It names the operation, service and
+// user, carries the code (errors.Is(err, pam.ErrAuth) matches it), and wraps
+// the cause when there is one: the conversation's error, a recovered panic,
+// or the context's error (errors.Is(err, context.Canceled)).
+type Error struct {
+	Op      string // the operation, as in "authenticate" or "open_session"
+	Service string // the PAM service
+	User    string // the PAM user at the time of the failure, if known
+	Code    Code   // the portable code
+	Err     error  // the underlying cause, or nil
+
+	errno    int
+	strerror string
+}
+
+// Errno returns the numeric code as the running libpam returned it.
+func (e *Error) Errno() int { return e.errno }
+
+// Strerror returns pam_strerror's text for the code, as the running libpam
+// words it.
+func (e *Error) Strerror() string { return e.strerror }
+
+// Error formats as "pam: authenticate alice via login: Authentication failure".
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("pam: ")
+	b.WriteString(e.Op)
+	if e.User != "" {
+		b.WriteString(" ")
+		b.WriteString(e.User)
+	}
+	if e.Service != "" {
+		b.WriteString(" via ")
+		b.WriteString(e.Service)
+	}
+	b.WriteString(": ")
+	if e.strerror != "" {
+		b.WriteString(e.strerror)
+	} else {
+		b.WriteString(e.Code.Error())
+	}
+	if e.Err != nil {
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	}
+	return b.String()
+}
+
+// Is reports whether target is e's Code.
+func (e *Error) Is(target error) bool {
+	c, ok := target.(Code)
+	return ok && c == e.Code
+}
+
+// Unwrap returns the underlying cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// PanicError is the error a callback's panic becomes. The process keeps
+// running; the PAM call that made the callback sees a conversation failure.
+type PanicError struct {
+	Value any    // the value passed to panic
+	Stack []byte // the panicking goroutine's stack
+}
+
+// Error describes the panic value.
+func (p *PanicError) Error() string { return fmt.Sprintf("callback panicked: %v", p.Value) }
+
+// Unwrap returns the panic value when it is an error.
+func (p *PanicError) Unwrap() error {
+	err, _ := p.Value.(error)
+	return err
+}
+
+// ErrClosed is returned by every use of a Handle (and its Env) after Close.
+var ErrClosed = errors.New("pam: handle is closed")
+
+// ErrNotSupported is returned when libpam cannot be loaded, or when the
+// running implementation lacks what was asked for. The error's text names the
+// missing piece.
+var ErrNotSupported = errors.New("pam: not supported")
+
+// ErrNoTerminal is returned by the terminal conversation when a prompt must
+// be answered and standard input is not a terminal.
+var ErrNoTerminal = errors.New("pam: a prompt needs an answer but standard input is not a terminal")
+
+// notSupported wraps ErrNotSupported with what is missing.
+func notSupported(what string) error {
+	return fmt.Errorf("%w: %s", ErrNotSupported, what)
+}
+
+// InputError reports a value that cannot be passed to libpam, such as a
+// string with a NUL byte. No C call was made.
+type InputError struct {
+	Op    string // the operation
+	Field string // what the value was, as in "service" or "env name"
+	Err   error  // why it was rejected
+}
+
+// Error formats as "pam: start: service: contains a NUL byte".
+func (e *InputError) Error() string {
+	return "pam: " + e.Op + ": " + e.Field + ": " + e.Err.Error()
+}
+
+// Unwrap returns the reason.
+func (e *InputError) Unwrap() error { return e.Err }
+
+// ErrNUL is the reason of an InputError for a string that holds a NUL byte.
+var ErrNUL = libpam.ErrNUL

@@ -1,0 +1,86 @@
+package pam
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/gopam/pam/internal/libpam"
+)
+
+// FailDelay asks for a delay of at least d after a failed Authenticate or
+// ChangeAuthTok (pam_fail_delay). The transaction keeps the largest delay
+// requested by the application and the modules; libpam randomises it (on
+// Linux-PAM 1.5, between about half and one and a half times it). It returns an
+// error matching ErrNotSupported where the implementation has no fail delay
+// (OpenPAM).
+func (h *Handle) FailDelay(d time.Duration) error {
+	s := h.s
+	if !s.lib.Has(libpam.FeatureFailDelay) {
+		return notSupported("pam_fail_delay (Linux-PAM only)")
+	}
+	if d < 0 || d.Microseconds() > 1<<32-1 {
+		return &InputError{Op: "fail_delay", Field: "delay", Err: fmt.Errorf("%v is out of range", d)}
+	}
+	var rc int
+	var e *Error
+	if err := s.do(func() {
+		if rc = s.lib.FailDelay(s.pamh, uint32(d.Microseconds())); rc != 0 {
+			e = s.newError("fail_delay", rc, nil)
+		}
+	}); err != nil {
+		return err
+	}
+	if e != nil {
+		return e
+	}
+	return nil
+}
+
+// Delay records the delay libpam computed; it runs on the transaction's
+// thread from the PAM_FAIL_DELAY trampoline, while the operation's caller
+// waits.
+func (s *state) Delay(status int, usec uint32) {
+	s.delayed, s.delayCode, s.delayUsec = true, status, usec
+}
+
+// applyDelay carries out the fail delay recorded during the last operation,
+// on the caller's goroutine now that the PAM call has returned: it hands it to
+// Config.Delay, or waits for it on failure until ctx ends. It returns the
+// context's cause if the wait was cut short.
+func (s *state) applyDelay(ctx context.Context, rc int, opErr *Error) error {
+	if !s.delayed {
+		return nil
+	}
+	s.delayed = false
+	d := time.Duration(s.delayUsec) * time.Microsecond
+	if s.delayFn != nil {
+		var status error
+		if opErr != nil {
+			status = opErr.Code
+		}
+		return callDelay(ctx, s.delayFn, status, d)
+	}
+	if rc == 0 || d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// callDelay calls a DelayFunc, turning a panic into a PanicError.
+func callDelay(ctx context.Context, fn DelayFunc, status error, d time.Duration) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &PanicError{Value: v}
+		}
+	}()
+	fn(ctx, status, d)
+	return nil
+}

@@ -1,0 +1,439 @@
+package pam
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/user"
+	"runtime"
+	"sync"
+
+	"github.com/gopam/pam/internal/libpam"
+)
+
+// Handle is one PAM transaction, from Start to Close.
+//
+// All PAM calls of a handle, and the callbacks they make, run on one OS thread
+// that is locked for the handle's life, whichever goroutine calls the
+// methods. A Handle is safe for concurrent use: its calls are serialised.
+// Close ends the transaction; a handle that is dropped without Close is ended
+// by a runtime cleanup, but long-lived programs should Close explicitly.
+type Handle struct {
+	s *state
+}
+
+// state is the transaction itself. It is separate from Handle so that the
+// runtime cleanup of a dropped Handle can still reach it.
+type state struct {
+	lib *libpam.Lib
+	id  uintptr // names this state to the trampolines
+
+	// cancelMu guards cancelOp, which Close uses to stop an operation in
+	// progress without waiting for mu.
+	cancelMu sync.Mutex
+	cancelOp context.CancelCauseFunc
+
+	// mu serialises operations; everything below is guarded by it, or
+	// written by the transaction's thread while the holder of mu waits.
+	mu        sync.Mutex
+	w         *worker
+	pamh      libpam.Handle
+	closed    error // nil while open; ErrClosed or a wrapped cause after
+	last      int   // native status of the last operation, for pam_end
+	dirtyTID  bool  // the thread ran credential or session operations
+	service   string
+	user      string
+	conv      Conversation
+	delayFn   DelayFunc
+	elevated  bool
+	sensitive []string
+
+	// per operation, written on the transaction's thread
+	opCtx      context.Context
+	convErr    error
+	delayed    bool
+	delayCode  int
+	delayUsec  uint32
+	blockDelay bool
+}
+
+// Start begins a PAM transaction described by cfg (see Config for the
+// defaults of its zero value). It loads libpam on first use; where libpam
+// cannot be loaded it returns an error matching ErrNotSupported.
+func Start(cfg Config) (*Handle, error) {
+	return StartContext(context.Background(), cfg)
+}
+
+// StartContext is Start with a context that bounds the wait for a free
+// PAM call slot (see SetMaxInFlight).
+func StartContext(ctx context.Context, cfg Config) (*Handle, error) {
+	l, err := lib()
+	if err != nil {
+		return nil, err
+	}
+	s := &state{lib: l, conv: cfg.Conv, delayFn: cfg.Delay, blockDelay: cfg.BlockingFailDelay}
+	s.service = cfg.Service
+	if s.service == "" {
+		s.service = DefaultService
+	}
+	s.sensitive = cfg.SensitiveEnv
+	if s.sensitive == nil {
+		s.sensitive = DefaultSensitiveEnv
+	}
+	if s.conv == nil {
+		s.conv = TerminalConversation{}
+	}
+	var userC []byte
+	if !cfg.AskUser {
+		s.user = cfg.User
+		if s.user == "" {
+			u, err := user.Current()
+			if err != nil {
+				return nil, fmt.Errorf("pam: start: finding the current user: %w", err)
+			}
+			s.user = u.Username
+		}
+	}
+	serviceC, err := libpam.CString(s.service)
+	if err != nil {
+		return nil, &InputError{Op: "start", Field: "service", Err: err}
+	}
+	if s.user != "" {
+		if userC, err = libpam.CString(s.user); err != nil {
+			return nil, &InputError{Op: "start", Field: "user", Err: err}
+		}
+	}
+	var confC []byte
+	if cfg.ConfDir != "" {
+		if !l.Has(libpam.FeatureConfDir) {
+			return nil, notSupported("Config.ConfDir needs pam_start_confdir (Linux-PAM 1.4 or later)")
+		}
+		if confC, err = libpam.CString(cfg.ConfDir); err != nil {
+			return nil, &InputError{Op: "start", Field: "confdir", Err: err}
+		}
+	}
+	if s.delayFn != nil && !l.Has(libpam.FeatureFailDelay) {
+		return nil, notSupported("Config.Delay needs the PAM_FAIL_DELAY item (Linux-PAM)")
+	}
+	items := []struct {
+		it  libpam.Item
+		v   string
+		tag string
+	}{{libpam.ItemTTY, cfg.TTY, "tty"}, {libpam.ItemRHost, cfg.RHost, "rhost"}, {libpam.ItemRUser, cfg.RUser, "ruser"}}
+	itemC := make([][]byte, len(items))
+	for i, it := range items {
+		if it.v == "" {
+			continue
+		}
+		if itemC[i], err = libpam.CString(it.v); err != nil {
+			return nil, &InputError{Op: "start", Field: it.tag, Err: err}
+		}
+	}
+
+	releaseSlot, err := acquireSlot(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("pam: start: %w", err)
+	}
+	s.id = libpam.Register(s)
+	s.w = acquireWorker()
+	var rc int
+	var op string
+	s.w.work <- func() {
+		defer releaseSlot()
+		op = "start"
+		s.pamh, rc = l.Start(serviceC, userC, confC, s.id)
+		if rc != 0 {
+			return
+		}
+		for i, it := range items {
+			if itemC[i] == nil {
+				continue
+			}
+			n, _ := l.NativeItem(it.it)
+			if rc = l.SetItemString(s.pamh, n, itemC[i]); rc != 0 {
+				op = "set " + it.tag
+				return
+			}
+		}
+		if !s.blockDelay && l.Has(libpam.FeatureFailDelay) {
+			n, _ := l.NativeItem(libpam.ItemFailDelay)
+			if rc = l.InstallDelay(s.pamh, n); rc != 0 {
+				op = "set fail delay"
+			}
+		}
+	}
+	<-s.w.done
+	if rc != 0 {
+		e := s.newError(op, rc, nil)
+		if s.pamh != 0 {
+			s.w.work <- func() { l.End(s.pamh, rc) }
+			<-s.w.done
+		}
+		s.release()
+		return nil, e
+	}
+	h := &Handle{s: s}
+	runtime.AddCleanup(h, func(s *state) { go s.close() }, s)
+	return h, nil
+}
+
+// release gives back what the state holds besides the PAM handle.
+func (s *state) release() {
+	libpam.Unregister(s.id)
+	s.w.release(!s.dirtyTID)
+	s.w = nil
+}
+
+// usable returns the error for a call on a closed handle.
+func (s *state) usable() error {
+	return s.closed
+}
+
+// exec runs f on the transaction's thread and waits for it. When ctx ends
+// first the handle is abandoned: exec returns at once, the call goes on in C,
+// and the transaction is ended when it returns. The caller holds s.mu.
+func (s *state) exec(ctx context.Context, f func()) error {
+	releaseSlot, err := acquireSlot(ctx)
+	if err != nil {
+		return err
+	}
+	w := s.w
+	w.work <- func() { defer releaseSlot(); f() }
+	select {
+	case <-w.done:
+		return nil
+	case <-ctx.Done():
+	}
+	cause := context.Cause(ctx)
+	s.closed = fmt.Errorf("%w: abandoned while a PAM call was running: %w", ErrClosed, cause)
+	go func() {
+		<-w.done
+		w.work <- func() { s.lib.End(s.pamh, s.last) }
+		<-w.done
+		s.dirtyTID = true // the thread's state after an abandoned call is unknown
+		s.release()
+	}()
+	return cause
+}
+
+// withOp prepares an operation's context: Close cancels it with ErrClosed.
+func (s *state) withOp(ctx context.Context) (context.Context, func()) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	s.cancelMu.Lock()
+	s.cancelOp = cancel
+	s.cancelMu.Unlock()
+	return ctx, func() {
+		s.cancelMu.Lock()
+		s.cancelOp = nil
+		s.cancelMu.Unlock()
+		cancel(nil)
+	}
+}
+
+// do runs f, a short call on the transaction's thread, for a method that
+// takes no context.
+func (s *state) do(f func()) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.usable(); err != nil {
+		return err
+	}
+	return s.exec(context.Background(), f)
+}
+
+// newError builds the error of a failed call with native status rc. It must
+// run on the transaction's thread (or before the handle exists), since it
+// asks libpam for the text and the current user.
+func (s *state) newError(op string, rc int, cause error) *Error {
+	e := &Error{Op: op, Service: s.service, User: s.user, Code: Code(s.lib.CodeOf(rc)), Err: cause, errno: rc}
+	e.strerror = s.lib.Strerror(s.pamh, rc)
+	if s.pamh != 0 {
+		if n, ok := s.lib.NativeItem(libpam.ItemUser); ok {
+			if u, ok, _ := s.lib.GetItemString(s.pamh, n); ok {
+				e.User = u
+			}
+		}
+	}
+	return e
+}
+
+// operation runs one of the six PAM operations.
+func (s *state) operation(ctx context.Context, op libpam.Op, name string, flags Flags) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.usable(); err != nil {
+		return err
+	}
+	ctx, done := s.withOp(ctx)
+	defer done()
+	s.opCtx, s.convErr, s.delayed = ctx, nil, false
+	native := s.lib.NativeFlags(opFlags(op, flags))
+	if op == libpam.OpSetcred {
+		native |= s.lib.NativeFlags(libpam.Flag(flags) & credFlagMask)
+	}
+	if op == libpam.OpSetcred || op == libpam.OpOpenSession || op == libpam.OpCloseSession {
+		s.dirtyTID = true
+	}
+	var rc int
+	var e *Error
+	err := s.exec(ctx, func() {
+		rc = s.lib.Call(s.pamh, op, native)
+		if (op == libpam.OpAuthenticate || op == libpam.OpChauthtok) && !s.elevated {
+			s.scrub()
+		}
+		if rc != 0 {
+			e = s.newError(name, rc, nil)
+		}
+	})
+	s.opCtx = nil
+	if err != nil {
+		return fmt.Errorf("pam: %s %s via %s: %w", name, s.user, s.service, err)
+	}
+	s.last = rc
+	convErr := s.convErr
+	s.convErr = nil
+	if e != nil {
+		e.Err = convErr
+		if e.Err == nil && ctx.Err() != nil {
+			e.Err = context.Cause(ctx)
+		}
+	}
+	delayErr := s.applyDelay(ctx, rc, e)
+	if e != nil {
+		if e.Err == nil {
+			e.Err = delayErr
+		}
+		return e
+	}
+	// A module may shrug off a failed conversation, but a panic in a
+	// callback is a bug the caller must hear about even when the stack
+	// succeeded.
+	var panicked *PanicError
+	if errors.As(convErr, &panicked) {
+		return fmt.Errorf("pam: %s: the stack succeeded but the conversation failed: %w", name, convErr)
+	}
+	if errors.As(delayErr, &panicked) {
+		return fmt.Errorf("pam: %s: the fail delay callback failed: %w", name, delayErr)
+	}
+	return nil
+}
+
+// Authenticate authenticates the user (pam_authenticate). Flags: Silent,
+// DisallowNullAuthTok.
+//
+// Authentication alone does not mean the user may log in: an expired or
+// locked account still authenticates. A login must also call AcctMgmt and
+// refuse on its error; Login does both.
+func (h *Handle) Authenticate(ctx context.Context, flags Flags) error {
+	return h.s.operation(ctx, libpam.OpAuthenticate, "authenticate", flags)
+}
+
+// AcctMgmt checks that the account may be used now (pam_acct_mgmt): not
+// expired, not locked, allowed at this time and from this host. ErrNewAuthTokReqd
+// means the user must change the token (ChangeAuthTok with
+// ChangeExpiredAuthTok) before logging in. Flags: Silent, DisallowNullAuthTok.
+func (h *Handle) AcctMgmt(ctx context.Context, flags Flags) error {
+	return h.s.operation(ctx, libpam.OpAcctMgmt, "acct_mgmt", flags)
+}
+
+// Login runs Authenticate then AcctMgmt, the pair that "log this user in"
+// needs: authentication alone lets expired and locked accounts through.
+func (h *Handle) Login(ctx context.Context, flags Flags) error {
+	if err := h.Authenticate(ctx, flags); err != nil {
+		return err
+	}
+	return h.AcctMgmt(ctx, flags)
+}
+
+// credFlagMask selects the credential-operation bit of a Flags value passed
+// internally to setcred.
+const credFlagMask = libpam.FlagEstablishCred | libpam.FlagDeleteCred | libpam.FlagReinitializeCred | libpam.FlagRefreshCred
+
+func (s *state) setcred(ctx context.Context, which libpam.Flag, name string, flags Flags) error {
+	return s.operation(ctx, libpam.OpSetcred, name, Flags(which)|flags&Silent)
+}
+
+// EstablishCredentials gives the user the credentials of the stack's modules
+// (pam_setcred with PAM_ESTABLISH_CRED), usually after a successful login and
+// before OpenSession. Many modules need root for it. Flags: Silent.
+func (h *Handle) EstablishCredentials(ctx context.Context, flags Flags) error {
+	return h.s.setcred(ctx, libpam.FlagEstablishCred, "establish_credentials", flags)
+}
+
+// DeleteCredentials removes the credentials EstablishCredentials gave
+// (PAM_DELETE_CRED). Flags: Silent.
+func (h *Handle) DeleteCredentials(ctx context.Context, flags Flags) error {
+	return h.s.setcred(ctx, libpam.FlagDeleteCred, "delete_credentials", flags)
+}
+
+// ReinitializeCredentials renews the user's credentials fully
+// (PAM_REINITIALIZE_CRED). Flags: Silent.
+func (h *Handle) ReinitializeCredentials(ctx context.Context, flags Flags) error {
+	return h.s.setcred(ctx, libpam.FlagReinitializeCred, "reinitialize_credentials", flags)
+}
+
+// RefreshCredentials extends the lifetime of the user's credentials
+// (PAM_REFRESH_CRED). Flags: Silent.
+func (h *Handle) RefreshCredentials(ctx context.Context, flags Flags) error {
+	return h.s.setcred(ctx, libpam.FlagRefreshCred, "refresh_credentials", flags)
+}
+
+// OpenSession opens a session for the user (pam_open_session). Session
+// modules often change process-wide state (login UID, limits, mounts); a
+// server that handles many users usually runs sessions in a child process.
+// Flags: Silent.
+func (h *Handle) OpenSession(ctx context.Context, flags Flags) error {
+	return h.s.operation(ctx, libpam.OpOpenSession, "open_session", flags)
+}
+
+// CloseSession closes the session OpenSession opened (pam_close_session).
+// Flags: Silent.
+func (h *Handle) CloseSession(ctx context.Context, flags Flags) error {
+	return h.s.operation(ctx, libpam.OpCloseSession, "close_session", flags)
+}
+
+// ChangeAuthTok changes the user's authentication token (pam_chauthtok),
+// asking for the old and new tokens through the conversation. Flags: Silent,
+// ChangeExpiredAuthTok.
+func (h *Handle) ChangeAuthTok(ctx context.Context, flags Flags) error {
+	return h.s.operation(ctx, libpam.OpChauthtok, "chauthtok", flags)
+}
+
+// Close ends the transaction (pam_end) with the status of the last operation.
+// An operation in progress on another goroutine is cancelled (it returns an
+// error matching ErrClosed) and Close waits for it. Close is idempotent: later
+// calls return nil, and every other method returns ErrClosed.
+func (h *Handle) Close() error {
+	return h.s.close()
+}
+
+func (s *state) close() error {
+	s.cancelMu.Lock()
+	if s.cancelOp != nil {
+		s.cancelOp(ErrClosed)
+	}
+	s.cancelMu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed != nil {
+		return nil
+	}
+	s.closed = ErrClosed
+	var rc int
+	var e *Error
+	s.w.work <- func() {
+		if rc = s.lib.End(s.pamh, s.last); rc != 0 {
+			e = s.newError("end", rc, nil)
+		}
+	}
+	<-s.w.done
+	s.pamh = 0
+	s.release()
+	if e != nil {
+		return e
+	}
+	return nil
+}
