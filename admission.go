@@ -70,5 +70,3 @@ func inFlight() int {
 	defer slots.Unlock()
 	return len(slots.ch)
 }
-
-

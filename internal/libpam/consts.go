@@ -144,7 +144,7 @@ var openpamItems = [NumItems]int{
 	ItemService: 1, ItemUser: 2, ItemTTY: 3, ItemRHost: 4, ItemConv: 5,
 	ItemAuthTok: 6, ItemOldAuthTok: 7, ItemRUser: 8, ItemUserPrompt: 9,
 	ItemRepository: 10, ItemAuthTokPrompt: 11, ItemOldAuthTokPrompt: 12,
-	ItemHost: 13,
+	ItemHost:      13,
 	ItemFailDelay: absent, ItemXDisplay: absent, ItemXAuthData: absent,
 	ItemAuthTokType: absent,
 }
