@@ -7,6 +7,7 @@ import (
 	"os/user"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/gopam/pam/internal/libpam"
 )
@@ -189,6 +190,11 @@ func (s *state) usable() error {
 	return s.closed
 }
 
+// abandonGrace is how long exec still waits for a PAM call after its context
+// ended, since a conversation that sees the context end makes the module
+// return almost at once.
+const abandonGrace = 20 * time.Millisecond
+
 // exec runs f on the transaction's thread and waits for it. When ctx ends
 // first the handle is abandoned: exec returns at once, the call goes on in C,
 // and the transaction is ended when it returns. The caller holds s.mu.
@@ -203,6 +209,13 @@ func (s *state) exec(ctx context.Context, f func()) error {
 	case <-w.done:
 		return nil
 	case <-ctx.Done():
+		// A conversation that fails because the context ended lets the
+		// module return at once; prefer its result to abandoning.
+		select {
+		case <-w.done:
+			return nil
+		case <-time.After(abandonGrace):
+		}
 	}
 	cause := context.Cause(ctx)
 	s.closed = fmt.Errorf("%w: abandoned while a PAM call was running: %w", ErrClosed, cause)

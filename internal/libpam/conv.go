@@ -213,3 +213,11 @@ func delayTrampoline(status, usec, appdata uintptr) {
 		cb.Delay(int(int32(status)), uint32(usec))
 	}
 }
+
+// Registered counts the callbacks registered now: the transactions that are
+// started and not yet ended.
+func Registered() int {
+	registry.RLock()
+	defer registry.RUnlock()
+	return len(registry.m)
+}

@@ -1,0 +1,148 @@
+package pam_test
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/gopam/pam"
+	"github.com/gopam/pam/pamtest"
+)
+
+// promptly is how soon a cancelled call must return.
+const promptly = 100 * time.Millisecond
+
+func TestCancelDuringConversation(t *testing.T) {
+	st := pamtest.New(t)
+	svc := st.Service("stress", "auth required pam_stress.so")
+	waiting := make(chan struct{})
+	conv := pam.ConversationFunc(func(ctx context.Context, _ []pam.Message) ([]pam.Response, error) {
+		close(waiting)
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
+	h, err := pam.Start(pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: conv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- h.Authenticate(ctx, 0) }()
+	<-waiting
+	cancelled := time.Now()
+	cancel()
+	err = <-done
+	if took := time.Since(cancelled); took > promptly {
+		t.Errorf("returned %v after the cancel", took)
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v, want an error wrapping context.Canceled", err)
+	}
+}
+
+// TestCancelIgnoredByConversation: a conversation that does not watch its
+// context cannot hold the caller.
+func TestCancelIgnoredByConversation(t *testing.T) {
+	st := pamtest.New(t)
+	svc := st.Service("stress", "auth required pam_stress.so")
+	release := make(chan struct{})
+	waiting := make(chan struct{})
+	conv := pam.ConversationFunc(func(context.Context, []pam.Message) ([]pam.Response, error) {
+		close(waiting)
+		<-release
+		return nil, errors.New("too late")
+	})
+	live := pam.LiveTransactions()
+	h, err := pam.Start(pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: conv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- h.Authenticate(ctx, 0) }()
+	<-waiting
+	cancelled := time.Now()
+	cancel()
+	err = <-done
+	if took := time.Since(cancelled); took > promptly {
+		t.Errorf("returned %v after the cancel", took)
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v, want context.Canceled", err)
+	}
+	if err := h.AcctMgmt(context.Background(), 0); !errors.Is(err, pam.ErrClosed) {
+		t.Fatalf("abandoned handle: got %v, want ErrClosed", err)
+	}
+	close(release)
+	waitLive(t, live)
+	if err := h.Close(); err != nil {
+		t.Errorf("Close of an abandoned handle: %v", err)
+	}
+}
+
+// TestCancelDuringModuleInC cancels while pam_exec waits for a sleeping
+// script, then checks that the transaction is ended once the script is done
+// and that nothing is left: goroutines, transactions, call slots, C memory.
+func TestCancelDuringModuleInC(t *testing.T) {
+	st := pamtest.New(t)
+	script := st.Script("sleep.sh", "exec /bin/sleep 0.3\n")
+	svc := st.Service("slow", "auth required pam_exec.so quiet "+script)
+	run := func() {
+		h, err := pam.Start(pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: pam.Answers()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() { time.Sleep(50 * time.Millisecond); cancel() }()
+		start := time.Now()
+		err = h.Authenticate(ctx, 0)
+		if took := time.Since(start); took > 50*time.Millisecond+promptly {
+			t.Errorf("returned after %v, the script sleeps 300ms", took)
+		}
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("got %v, want context.Canceled", err)
+		}
+		if err := h.Authenticate(context.Background(), 0); !errors.Is(err, pam.ErrClosed) {
+			t.Fatalf("abandoned handle: got %v, want ErrClosed", err)
+		}
+	}
+	run() // warm up: first dlopen of the modules, thread creation
+	live, slots := pam.LiveTransactions(), pam.CallsInFlight()
+	waitLive(t, live)
+	goroutines := runtime.NumGoroutine()
+	malloc, haveMalloc := pam.MallocInUse()
+	for range 10 {
+		run()
+	}
+	if pam.LiveTransactions() == live {
+		t.Error("transactions were ended before their C calls returned")
+	}
+	waitLive(t, live)
+	if n := pam.CallsInFlight(); n != slots {
+		t.Errorf("%d call slots held, want %d", n, slots)
+	}
+	waitGoroutines(t, goroutines)
+	if haveMalloc {
+		after, _ := pam.MallocInUse()
+		if grew := int64(after) - int64(malloc); grew > 64<<10 {
+			t.Errorf("C heap grew by %d bytes over 10 abandoned transactions", grew)
+		}
+	} else if runtime.GOOS == "linux" {
+		t.Error("mallinfo2 is unavailable: cannot count C memory")
+	}
+}
+
+// waitLive waits until the number of live transactions is back to n.
+func waitLive(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for pam.LiveTransactions() > n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d live transactions, want %d", pam.LiveTransactions(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,142 @@
+package pam_test
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/gopam/pam"
+	"github.com/gopam/pam/pamtest"
+)
+
+// TestDialogChauthtok answers pam_stress's password change, three prompts in
+// one batch after an info-only batch, from another goroutine, the way a web
+// server answers from the next request.
+func TestDialogChauthtok(t *testing.T) {
+	st := pamtest.New(t)
+	svc := st.Service("stress", "password required pam_stress.so")
+	d, err := pam.StartDialog(pam.Config{Service: svc, User: "alice", ConfDir: st.Dir()}, 10*time.Second,
+		func(ctx context.Context, h *pam.Handle) error { return h.ChangeAuthTok(ctx, 0) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	step, err := d.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if step.Done {
+		t.Fatalf("ended before prompting: %v", step.Err)
+	}
+	var prompts int
+	for _, m := range step.Prompts {
+		if m.Style.IsPrompt() {
+			prompts++
+		}
+	}
+	if len(step.Prompts) != 3 || prompts != 2 {
+		t.Fatalf("batch %+v: want three messages, two of them prompts", step.Prompts)
+	}
+	answered := make(chan error, 1)
+	go func() {
+		answered <- d.Answer([]pam.Response{{}, {Data: []byte("n3w")}, {Data: []byte("n3w")}})
+	}()
+	if err := <-answered; err != nil {
+		t.Fatal(err)
+	}
+	step, err = d.Next(ctx)
+	if err != nil || !step.Done || step.Err != nil {
+		t.Fatalf("final step %+v, %v: want done and successful", step, err)
+	}
+	if err := d.Answer(nil); !errors.Is(err, pam.ErrNotWaiting) {
+		t.Errorf("Answer after the end: %v, want ErrNotWaiting", err)
+	}
+}
+
+// TestDialogPromptsOneByOne walks pam_stress's authentication: a user name
+// prompt, then a password prompt, each its own step.
+func TestDialogPromptsOneByOne(t *testing.T) {
+	st := pamtest.New(t)
+	svc := st.Service("stress", "auth required pam_stress.so", "account required pam_permit.so")
+	d, err := pam.StartDialog(pam.Config{Service: svc, AskUser: true, ConfDir: st.Dir()}, 10*time.Second,
+		func(ctx context.Context, h *pam.Handle) error { return h.Login(ctx, 0) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, want := range []pam.Style{pam.PromptEchoOn, pam.PromptEchoOff} {
+		step, err := d.Next(ctx)
+		if err != nil || step.Done || len(step.Prompts) != 1 || step.Prompts[0].Style != want {
+			t.Fatalf("step %+v, %v: want one %v prompt", step, err, want)
+		}
+		if err := d.Answer([]pam.Response{{Data: []byte("alice")}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	step, err := d.Next(ctx)
+	if err != nil || !step.Done || step.Err != nil {
+		t.Fatalf("final step %+v, %v", step, err)
+	}
+}
+
+func TestDialogIdleTimeout(t *testing.T) {
+	st := pamtest.New(t)
+	svc := st.Service("stress", "auth required pam_stress.so")
+	before := runtime.NumGoroutine()
+	d, err := pam.StartDialog(pam.Config{Service: svc, User: "alice", ConfDir: st.Dir()}, 100*time.Millisecond,
+		func(ctx context.Context, h *pam.Handle) error { return h.Authenticate(ctx, 0) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	step, err := d.Next(context.Background())
+	if err != nil || step.Done {
+		t.Fatalf("first step %+v, %v", step, err)
+	}
+	// Nobody answers.
+	select {
+	case <-d.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the abandoned dialog was not cleaned up")
+	}
+	if err := d.Err(); !errors.Is(err, pam.ErrIdleTimeout) || !errors.Is(err, pam.ErrConv) {
+		t.Fatalf("result %v: want a conversation error caused by ErrIdleTimeout", err)
+	}
+	waitGoroutines(t, before)
+}
+
+func TestDialogCancel(t *testing.T) {
+	st := pamtest.New(t)
+	svc := st.Service("stress", "auth required pam_stress.so")
+	d, err := pam.StartDialog(pam.Config{Service: svc, User: "alice", ConfDir: st.Dir()}, time.Minute,
+		func(ctx context.Context, h *pam.Handle) error { return h.Authenticate(ctx, 0) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Next(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	d.Cancel()
+	<-d.Done()
+	if err := d.Err(); !errors.Is(err, pam.ErrDialogCancelled) {
+		t.Fatalf("result %v: want ErrDialogCancelled", err)
+	}
+	if _, err := pam.StartDialog(pam.Config{Conv: pam.Answers()}, 0, func(context.Context, *pam.Handle) error { return nil }); err == nil {
+		t.Error("StartDialog accepted a Config with its own conversation")
+	}
+}
+
+// waitGoroutines waits until the number of goroutines is back to n or
+// below, and fails the test if it does not get there.
+func waitGoroutines(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > n {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines, want at most %d:\n%s", runtime.NumGoroutine(), n, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

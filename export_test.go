@@ -1,0 +1,15 @@
+package pam
+
+import "github.com/gopam/pam/internal/libpam"
+
+// Test hooks: the external tests count what the library holds.
+
+// MallocInUse reports the C heap's bytes in use (glibc mallinfo2).
+func MallocInUse() (uint64, bool) { return libpam.MallocInUse() }
+
+// LiveTransactions counts the transactions whose trampolines are registered:
+// started and not yet ended.
+func LiveTransactions() int { return libpam.Registered() }
+
+// CallsInFlight counts the PAM calls holding a call slot.
+func CallsInFlight() int { return inFlight() }

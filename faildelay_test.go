@@ -1,0 +1,175 @@
+package pam_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/gopam/pam"
+	"github.com/gopam/pam/pamtest"
+)
+
+// delayStack fails authentication after asking for a fail delay of d.
+func delayStack(t *testing.T, d time.Duration) (*pamtest.Stack, string) {
+	st := pamtest.New(t)
+	svc := st.Service("delay",
+		"auth optional pam_faildelay.so delay="+itoa(int(d.Microseconds())),
+		"auth required pam_deny.so")
+	return st, svc
+}
+
+type delayCall struct {
+	status error
+	delay  time.Duration
+}
+
+// libpam randomises a delay to between about 0.5 and 1.5 times the request.
+func checkRandomised(t *testing.T, got, asked time.Duration) {
+	t.Helper()
+	if got < asked/2-time.Millisecond || got > asked*3/2+time.Millisecond {
+		t.Errorf("delay %v is not within 0.5x..1.5x of %v", got, asked)
+	}
+}
+
+func TestFailDelayDefaultWaitsInGo(t *testing.T) {
+	const asked = 300 * time.Millisecond
+	st, svc := delayStack(t, asked)
+	h, err := pam.Start(pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: pam.Answers()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	start := time.Now()
+	err = h.Authenticate(context.Background(), 0)
+	if !errors.Is(err, pam.ErrAuth) {
+		t.Fatalf("got %v, want ErrAuth", err)
+	}
+	if took := time.Since(start); took < asked*2/5 {
+		t.Errorf("failed authenticate returned after %v: the fail delay of %v was not applied", took, asked)
+	}
+}
+
+func TestFailDelayCallbackReplacesSleep(t *testing.T) {
+	const asked = 5 * time.Second
+	st, svc := delayStack(t, asked)
+	var calls []delayCall
+	h, err := pam.Start(pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: pam.Answers(),
+		Delay: func(_ context.Context, status error, d time.Duration) { calls = append(calls, delayCall{status, d}) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	start := time.Now()
+	err = h.Authenticate(context.Background(), 0)
+	took := time.Since(start)
+	if !errors.Is(err, pam.ErrAuth) {
+		t.Fatalf("got %v, want ErrAuth", err)
+	}
+	if len(calls) != 1 {
+		t.Fatalf("Delay called %d times, want 1", len(calls))
+	}
+	if !errors.Is(calls[0].status, pam.ErrAuth) {
+		t.Errorf("Delay status %v, want ErrAuth", calls[0].status)
+	}
+	checkRandomised(t, calls[0].delay, asked)
+	// The shortest sleep libpam could have chosen is half the request.
+	if took >= asked/2 {
+		t.Errorf("authenticate took %v: libpam slept although Config.Delay was set", took)
+	}
+}
+
+func TestFailDelayCallbackOnSuccess(t *testing.T) {
+	st := pamtest.New(t)
+	svc := st.Service("ok", "auth required pam_permit.so")
+	var calls []delayCall
+	h, err := pam.Start(pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: pam.Answers(),
+		Delay: func(_ context.Context, status error, d time.Duration) { calls = append(calls, delayCall{status, d}) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if err := h.Authenticate(context.Background(), 0); err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) != 1 || calls[0].status != nil {
+		t.Fatalf("Delay calls %+v, want one with a nil status", calls)
+	}
+}
+
+func TestFailDelayRaisesDelay(t *testing.T) {
+	const module, app = 100 * time.Millisecond, 2 * time.Second
+	st, svc := delayStack(t, module)
+	var got time.Duration
+	h, err := pam.Start(pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: pam.Answers(),
+		Delay: func(_ context.Context, _ error, d time.Duration) { got = d }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if err := h.FailDelay(app); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Authenticate(context.Background(), 0); !errors.Is(err, pam.ErrAuth) {
+		t.Fatalf("got %v, want ErrAuth", err)
+	}
+	checkRandomised(t, got, app)
+	if err := h.FailDelay(-time.Second); err == nil {
+		t.Error("a negative delay was accepted")
+	}
+}
+
+func TestFailDelayBlockingOption(t *testing.T) {
+	const asked = 300 * time.Millisecond
+	st, svc := delayStack(t, asked)
+	h, err := pam.Start(pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: pam.Answers(), BlockingFailDelay: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	start := time.Now()
+	if err := h.Authenticate(context.Background(), 0); !errors.Is(err, pam.ErrAuth) {
+		t.Fatalf("got %v, want ErrAuth", err)
+	}
+	if took := time.Since(start); took < asked*2/5 {
+		t.Errorf("returned after %v: libpam did not sleep", took)
+	}
+}
+
+func TestFailDelayWaitHonoursContext(t *testing.T) {
+	const asked = 20 * time.Second
+	st, svc := delayStack(t, asked)
+	h, err := pam.Start(pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: pam.Answers()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = h.Authenticate(ctx, 0)
+	if !errors.Is(err, pam.ErrAuth) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v, want ErrAuth wrapping the deadline", err)
+	}
+	if took := time.Since(start); took >= asked/2 {
+		t.Errorf("waited %v despite the context", took)
+	}
+	// The handle is still usable: the delay ended, not the transaction.
+	if _, err := h.Item(pam.ItemUser); err != nil {
+		t.Errorf("handle unusable after a cut delay: %v", err)
+	}
+}
+
+func TestExtensions(t *testing.T) {
+	requireLinuxPAM(t)
+	ext := pam.Extensions()
+	for _, want := range []string{pam.ExtFailDelay, pam.ExtConfDir, pam.ExtUnsetenv, pam.ExtBinaryPrompt} {
+		if !slices.Contains(ext, want) || !pam.HasExtension(want) {
+			t.Errorf("Extensions() = %v lacks %q", ext, want)
+		}
+	}
+	if pam.HasExtension(pam.ExtSetenv) {
+		t.Errorf("Linux-PAM has no pam_setenv, but Extensions() = %v", ext)
+	}
+}
