@@ -1,6 +1,7 @@
 package pam
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -187,8 +188,22 @@ func (s *state) Converse(msgs []libpam.Message) (_ []libpam.Response, code libpa
 		wipeResponses(resps)
 		err = fmt.Errorf("conversation returned %d responses for %d messages", len(resps), len(in))
 	}
+	if err == nil {
+		for i, m := range in {
+			if m.Style.IsPrompt() && m.Style != BinaryPrompt && bytes.IndexByte(resps[i].Data, 0) >= 0 {
+				wipeResponses(resps)
+				err = &InputError{Op: "conversation", Field: fmt.Sprintf("answer to %q", m.Text), Err: ErrNUL}
+				break
+			}
+		}
+	}
 	if err != nil {
-		s.convErr = err
+		// The first failure decides a stack's result (a required module
+		// that fails makes the stack fail with its code), so it is the one
+		// the operation's error wraps.
+		if s.convErr == nil {
+			s.convErr = err
+		}
 		var c Code
 		if errors.As(err, &c) && (c == ErrConvAgain || c == ErrBuf) {
 			if _, ok := s.lib.NativeCode(libpam.Code(c)); ok {
