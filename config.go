@@ -53,8 +53,9 @@ type Config struct {
 	TTY, RHost, RUser string
 
 	// SensitiveEnv lists the PAM environment variables (path.Match patterns,
-	// case-sensitive) that are removed after Authenticate and ChangeAuthTok
-	// unless the handle is elevated. Nil means DefaultSensitiveEnv; an empty,
+	// case-sensitive) that are removed after the operations that run auth
+	// and password modules (Authenticate, the four credential operations and
+	// ChangeAuthTok) unless the handle is elevated. Nil means DefaultSensitiveEnv; an empty,
 	// non-nil slice scrubs nothing.
 	SensitiveEnv []string
 }

@@ -54,8 +54,8 @@
 //
 // # Secrets in the environment
 //
-// Some modules leave passwords in the PAM environment. After Authenticate and
-// ChangeAuthTok, gopam removes the variables matching Config.SensitiveEnv
+// Some modules leave passwords in the PAM environment. After Authenticate, the
+// credential operations and ChangeAuthTok, gopam removes the variables matching Config.SensitiveEnv
 // unless the handle is elevated (SetElevated, root only).
 //
 // Package pamtest builds private PAM stacks for tests, the way gopam's own

@@ -294,7 +294,7 @@ func (s *state) operation(ctx context.Context, op libpam.Op, name string, flags 
 	var e *Error
 	err := s.exec(ctx, func() {
 		rc = s.lib.Call(s.pamh, op, native)
-		if (op == libpam.OpAuthenticate || op == libpam.OpChauthtok) && !s.elevated {
+		if op != libpam.OpAcctMgmt && op != libpam.OpOpenSession && op != libpam.OpCloseSession && !s.elevated {
 			s.scrub()
 		}
 		if rc != 0 {

@@ -39,6 +39,13 @@ func TestScrubbedByDefault(t *testing.T) {
 	if got := envNames(t, h); !slices.Equal(got, []string{"LANG"}) {
 		t.Errorf("after authenticate: %v, want only LANG", got)
 	}
+	// pam_setcred runs the auth modules again, which set the secrets again.
+	if err := h.EstablishCredentials(context.Background(), 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := envNames(t, h); !slices.Equal(got, []string{"LANG"}) {
+		t.Errorf("after establish credentials: %v, want only LANG", got)
+	}
 	if err := h.ChangeAuthTok(context.Background(), 0); err != nil {
 		t.Fatal(err)
 	}

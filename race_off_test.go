@@ -1,0 +1,5 @@
+//go:build !race
+
+package pam_test
+
+const raceEnabled = false
