@@ -13,3 +13,6 @@ func LiveTransactions() int { return libpam.Registered() }
 
 // CallsInFlight counts the PAM calls holding a call slot.
 func CallsInFlight() int { return inFlight() }
+
+// ThreadsHeld counts the OS threads serving a handle now.
+func ThreadsHeld() int { return int(held.Load()) }

@@ -64,6 +64,13 @@ func (s *state) applyDelay(ctx context.Context, rc int, opErr *Error) error {
 	if rc == 0 || d <= 0 {
 		return nil
 	}
+	if !s.dirtyTID {
+		// No thread may be held by a delay: a handle whose calls have left
+		// no state on its thread (only auth, account and password modules
+		// ran, and they restore what they change within a call) gives the
+		// thread back and continues on another.
+		s.detach()
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -173,3 +173,41 @@ func TestExtensions(t *testing.T) {
 		t.Errorf("Linux-PAM has no pam_setenv, but Extensions() = %v", ext)
 	}
 }
+
+// TestFailDelayHoldsNoThread: logins waiting out their fail delay hold
+// neither an OS thread nor a call slot.
+func TestFailDelayHoldsNoThread(t *testing.T) {
+	const asked, n = 3 * time.Second, 20
+	st, svc := delayStack(t, asked)
+	threads, slots := pam.ThreadsHeld(), pam.CallsInFlight()
+	start := time.Now()
+	done := make(chan error, n)
+	for range n {
+		go func() {
+			h, err := pam.Start(pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: pam.Answers()})
+			if err != nil {
+				done <- err
+				return
+			}
+			err = h.Authenticate(context.Background(), 0)
+			h.Close()
+			done <- err
+		}()
+	}
+	// libpam's shortest delay is half the request: until then all n wait.
+	for pam.ThreadsHeld() != threads || pam.CallsInFlight() != slots {
+		if time.Since(start) > asked/2-200*time.Millisecond {
+			t.Fatalf("while %d logins wait out their delay: %d threads and %d slots held, want %d and %d",
+				n, pam.ThreadsHeld(), pam.CallsInFlight(), threads, slots)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if len(done) != 0 {
+		t.Fatal("a login returned before its delay")
+	}
+	for range n {
+		if err := <-done; !errors.Is(err, pam.ErrAuth) {
+			t.Errorf("got %v, want ErrAuth", err)
+		}
+	}
+}

@@ -16,7 +16,12 @@ import (
 //
 // All PAM calls of a handle, and the callbacks they make, run on one OS thread
 // that is locked for the handle's life, whichever goroutine calls the
-// methods. A Handle is safe for concurrent use: its calls are serialised.
+// methods. One exception keeps threads free under attack: while a failed
+// Authenticate or ChangeAuthTok waits out its fail delay in Go, a handle that
+// has run no credential or session call yet gives its thread back and goes on
+// with another (auth, account and password modules keep no thread state
+// between calls). A Handle is safe for concurrent use: its calls are
+// serialised.
 // Close ends the transaction; a handle that is dropped without Close is ended
 // by a runtime cleanup, but long-lived programs should Close explicitly.
 type Handle struct {
@@ -181,8 +186,25 @@ func StartContext(ctx context.Context, cfg Config) (*Handle, error) {
 // release gives back what the state holds besides the PAM handle.
 func (s *state) release() {
 	libpam.Unregister(s.id)
-	s.w.release(!s.dirtyTID)
-	s.w = nil
+	s.detach()
+}
+
+// thread returns the worker that runs the transaction's calls, taking one
+// from the pool if the handle gave its own back while waiting out a fail
+// delay. The caller holds s.mu.
+func (s *state) thread() *worker {
+	if s.w == nil {
+		s.w = acquireWorker()
+	}
+	return s.w
+}
+
+// detach gives the handle's worker back. The caller holds s.mu.
+func (s *state) detach() {
+	if s.w != nil {
+		s.w.release(!s.dirtyTID)
+		s.w = nil
+	}
 }
 
 // usable returns the error for a call on a closed handle.
@@ -203,7 +225,7 @@ func (s *state) exec(ctx context.Context, f func()) error {
 	if err != nil {
 		return err
 	}
-	w := s.w
+	w := s.thread()
 	w.work <- func() { defer releaseSlot(); f() }
 	select {
 	case <-w.done:
@@ -437,12 +459,13 @@ func (s *state) close() error {
 	s.closed = ErrClosed
 	var rc int
 	var e *Error
-	s.w.work <- func() {
+	w := s.thread()
+	w.work <- func() {
 		if rc = s.lib.End(s.pamh, s.last); rc != 0 {
 			e = s.newError("end", rc, nil)
 		}
 	}
-	<-s.w.done
+	<-w.done
 	s.pamh = 0
 	s.release()
 	if e != nil {

@@ -3,6 +3,7 @@ package pam
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // A worker is a goroutine locked to one OS thread for the life of the
@@ -26,7 +27,11 @@ var idle struct {
 // maxIdle bounds how many parked threads the pool keeps.
 func maxIdle() int { return max(4, runtime.GOMAXPROCS(0)) }
 
+// held counts the workers serving a handle now, for tests and benchmarks.
+var held atomic.Int64
+
 func acquireWorker() *worker {
+	held.Add(1)
 	idle.Lock()
 	if n := len(idle.ws); n > 0 {
 		w := idle.ws[n-1]
@@ -43,6 +48,7 @@ func acquireWorker() *worker {
 // release returns w to the pool, or retires it (and its thread) when its
 // thread may carry state from the transaction or the pool is full.
 func (w *worker) release(reusable bool) {
+	held.Add(-1)
 	if reusable {
 		idle.Lock()
 		if len(idle.ws) < maxIdle() {
