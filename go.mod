@@ -1,10 +1,10 @@
 module github.com/gopam/pam
 
-go 1.26.0
+go 1.25.0
 
 require (
 	github.com/ebitengine/purego v0.11.3
-	golang.org/x/term v0.48.0
+	golang.org/x/term v0.45.0
 )
 
-require golang.org/x/sys v0.50.0 // indirect
+require golang.org/x/sys v0.47.0
