@@ -121,6 +121,10 @@ func TestEveryCodeFromEveryOperation(t *testing.T) {
 				if pe.Strerror() != c.strerror {
 					t.Errorf("Strerror: got %q, want %q", pe.Strerror(), c.strerror)
 				}
+				wantName := "PAM_" + strings.ToUpper(strings.Replace(c.token, "recover_", "recovery_", 1))
+				if pe.Code.Name() != wantName {
+					t.Errorf("Name: got %s, want %s", pe.Code.Name(), wantName)
+				}
 				if n, ok := want.Errno(); !ok || n != c.errno {
 					t.Errorf("Code.Errno: got %d %v, want %d", n, ok, c.errno)
 				}

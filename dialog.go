@@ -15,37 +15,54 @@ import (
 // then shows the one-time-code prompt, and so on, while the PAM transaction
 // waits in between.
 //
-//	d, err := pam.StartDialog(pam.Config{Service: "web", User: name}, time.Minute,
+//	d, err := pam.StartDialog(ctx, pam.Config{Service: "web", User: name}, time.Minute,
 //		func(ctx context.Context, h *pam.Handle) error { return h.Login(ctx, 0) })
-//	step, err := d.Next(ctx)      // request 1: render step.Prompts
-//	err = d.Answer(responses)     // request 2: the user's answers
-//	step, err = d.Next(ctx)       // more prompts, or step.Done
+//	step, err := d.Next(ctx)              // request 1: render step.Info and step.Prompts
+//	err = d.Answer(step.Seq, responses)   // request 2: the user's answers
+//	step, err = d.Next(ctx)               // more prompts, or step.Done
 //
 // A Dialog that nobody answers for longer than its idle timeout is abandoned:
 // the pending conversation fails with ErrIdleTimeout, the operations end, and
-// the handle is closed. A Dialog is safe for concurrent use.
+// the handle is closed. While it waits for an answer, a dialog holds one of
+// the PAM call slots that SetMaxInFlight bounds, so a server should also
+// bound how many dialogs it keeps open. A Dialog is safe for concurrent use.
 type Dialog struct {
 	idle    time.Duration
-	steps   chan Step       // batches waiting for Next
-	answers chan []Response // answers waiting for the conversation
-	done    chan struct{}   // closed when run has returned and the handle is closed
+	steps   chan Step   // batches waiting for Next
+	answers chan answer // answers waiting for the conversation
+	done    chan struct{}
 	cancel  context.CancelCauseFunc
+
 	mu      sync.Mutex
-	expired bool      // the idle timeout struck: every later prompt fails
-	info    []Message // messages that needed no answer, not yet handed out
-	current *Step     // the batch handed out by Next and not yet answered
+	seq     uint64 // the Seq of the last batch
+	expired bool   // the idle timeout struck: every later prompt fails
+	info    []Message
+	current *Step // the batch handed out by Next and not yet answered
 	result  error
+}
+
+type answer struct {
+	resps []Response
+	err   error
 }
 
 // Step is what Next returns: either a batch of prompts to answer, or the end.
 type Step struct {
-	// Info holds messages that needed no answer (TextInfo, ErrorMsg), sent
-	// since the previous step. Show them before the prompts.
+	// Seq numbers the batch; Answer and Fail take it, so that a late or
+	// repeated answer (a double submit, the back button) cannot answer the
+	// wrong batch.
+	Seq uint64
+	// Info holds messages that needed no answer (TextInfo, ErrorMsg) and
+	// came in batches of their own since the previous step. Show them
+	// before the prompts.
 	Info []Message
-	// Prompts is the batch to answer: Answer takes one Response per element,
-	// in order (responses to its non-prompt messages are ignored). Empty when
-	// Done.
+	// Prompts is the batch to answer, exactly as the module sent it: it
+	// holds at least one prompt, and may hold TextInfo and ErrorMsg
+	// messages too, in order, to be shown where they stand. Answer takes
+	// one Response per element. Empty when Done.
 	Prompts []Message
+	// Deadline is when the idle timeout abandons this batch.
+	Deadline time.Time
 	// Done is set when the operations have ended; Err is then their result
 	// (nil on success).
 	Done bool
@@ -59,16 +76,22 @@ var ErrIdleTimeout = errors.New("pam: dialog idle timeout: no answer came in tim
 // ErrDialogCancelled is the cause of the failure of a cancelled Dialog.
 var ErrDialogCancelled = errors.New("pam: dialog cancelled")
 
-// ErrNotWaiting is returned by Answer when the dialog has no batch waiting
-// for answers.
+// ErrNotWaiting is returned by Answer and Fail when the dialog has no batch
+// waiting for answers: it was answered already, or the operations ended.
 var ErrNotWaiting = errors.New("pam: the dialog is not waiting for answers")
+
+// ErrStaleAnswer is returned by Answer and Fail for a Seq other than the
+// waiting batch's.
+var ErrStaleAnswer = errors.New("pam: the answer is for another batch of the dialog")
 
 // StartDialog starts cfg's transaction with the dialog as its conversation
 // (cfg.Conv must be nil) and runs run with the handle in the background. run
-// performs the operations, such as h.Login; the handle is closed when run
-// returns. idle bounds how long a batch may wait for Next and then Answer
-// (zero means one minute).
-func StartDialog(cfg Config, idle time.Duration, run func(ctx context.Context, h *Handle) error) (*Dialog, error) {
+// performs the operations, such as h.Login, and may read what the caller
+// needs afterwards (h.Item(ItemUser), h.Env()) before it returns; the handle
+// is closed when run returns. ctx bounds only the start, including the wait
+// for a PAM call slot. idle bounds how long a batch may wait for Next and
+// then Answer (zero means one minute).
+func StartDialog(ctx context.Context, cfg Config, idle time.Duration, run func(ctx context.Context, h *Handle) error) (*Dialog, error) {
 	if cfg.Conv != nil {
 		return nil, errors.New("pam: start dialog: Config.Conv must be nil: the dialog is the conversation")
 	}
@@ -78,17 +101,17 @@ func StartDialog(cfg Config, idle time.Duration, run func(ctx context.Context, h
 	if idle <= 0 {
 		idle = time.Minute
 	}
-	d := &Dialog{idle: idle, steps: make(chan Step), answers: make(chan []Response), done: make(chan struct{})}
-	ctx, cancel := context.WithCancelCause(context.Background())
+	d := &Dialog{idle: idle, steps: make(chan Step), answers: make(chan answer), done: make(chan struct{})}
+	runCtx, cancel := context.WithCancelCause(context.Background())
 	d.cancel = cancel
-	cfg.Conv = d
+	cfg.Conv = dialogConv{d}
 	h, err := StartContext(ctx, cfg)
 	if err != nil {
 		cancel(nil)
 		return nil, err
 	}
 	go func() {
-		err := run(ctx, h)
+		err := run(runCtx, h)
 		if cerr := h.Close(); err == nil {
 			err = cerr
 		}
@@ -101,9 +124,12 @@ func StartDialog(cfg Config, idle time.Duration, run func(ctx context.Context, h
 	return d, nil
 }
 
-// Converse is the dialog's side of the conversation: it runs on the
+// dialogConv is the dialog's side of the conversation; it runs on the
 // transaction's thread and waits for Next and Answer.
-func (d *Dialog) Converse(ctx context.Context, msgs []Message) ([]Response, error) {
+type dialogConv struct{ d *Dialog }
+
+func (c dialogConv) Converse(ctx context.Context, msgs []Message) ([]Response, error) {
+	d := c.d
 	prompt := false
 	for _, m := range msgs {
 		prompt = prompt || m.Style.IsPrompt()
@@ -118,7 +144,8 @@ func (d *Dialog) Converse(ctx context.Context, msgs []Message) ([]Response, erro
 		d.mu.Unlock()
 		return make([]Response, len(msgs)), nil
 	}
-	st := Step{Info: d.info, Prompts: msgs}
+	d.seq++
+	st := Step{Seq: d.seq, Info: d.info, Prompts: msgs, Deadline: time.Now().Add(d.idle)}
 	d.info = nil
 	d.mu.Unlock()
 
@@ -131,10 +158,9 @@ func (d *Dialog) Converse(ctx context.Context, msgs []Message) ([]Response, erro
 	case <-ctx.Done():
 		return nil, context.Cause(ctx)
 	}
-	timer.Reset(d.idle)
 	select {
-	case r := <-d.answers:
-		return r, nil
+	case a := <-d.answers:
+		return a.resps, a.err
 	case <-timer.C:
 		return nil, d.expire()
 	case <-ctx.Done():
@@ -142,8 +168,8 @@ func (d *Dialog) Converse(ctx context.Context, msgs []Message) ([]Response, erro
 	}
 }
 
-// expire records that the idle timeout struck, so that modules later in
-// the stack fail at once instead of waiting again.
+// expire records that the idle timeout struck, so that modules later in the
+// stack fail at once instead of waiting again.
 func (d *Dialog) expire() error {
 	d.mu.Lock()
 	d.expired = true
@@ -153,8 +179,9 @@ func (d *Dialog) expire() error {
 }
 
 // Next waits for the next batch of prompts, or for the end of the
-// operations. ctx bounds only this wait: when it ends, Next returns its error
-// and the dialog goes on. After the end, Next keeps returning the final step.
+// operations, and returns it. Until that batch is answered, Next returns it
+// again. ctx bounds only this wait: when it ends, Next returns its error and
+// the dialog goes on. After the end, Next keeps returning the final step.
 func (d *Dialog) Next(ctx context.Context) (Step, error) {
 	d.mu.Lock()
 	if d.current != nil {
@@ -172,35 +199,69 @@ func (d *Dialog) Next(ctx context.Context) (Step, error) {
 	case <-d.done:
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		st := Step{Info: d.info, Done: true, Err: d.result}
-		return st, nil
+		return Step{Seq: d.seq, Info: d.info, Done: true, Err: d.result}, nil
 	case <-ctx.Done():
 		return Step{}, ctx.Err()
 	}
 }
 
-// Answer answers the batch the last Next returned, one Response per message
-// of Step.Prompts. The dialog wipes the responses' Data once libpam has it.
-func (d *Dialog) Answer(resps []Response) error {
-	d.mu.Lock()
-	cur := d.current
-	if cur == nil {
-		d.mu.Unlock()
+// Answer answers the batch numbered seq, which Next returned, with one
+// Response per message of its Prompts. The dialog wipes the responses' Data
+// once libpam has it, and also when it refuses them. It returns an error
+// matching ErrIdleTimeout when the batch was abandoned, ErrStaleAnswer for
+// another batch's seq, and ErrNotWaiting when nothing waits for an answer.
+func (d *Dialog) Answer(seq uint64, resps []Response) error {
+	if err := d.take(seq, len(resps)); err != nil {
 		wipeResponses(resps)
-		return ErrNotWaiting
+		return err
 	}
-	if len(resps) != len(cur.Prompts) {
-		d.mu.Unlock()
-		wipeResponses(resps)
-		return fmt.Errorf("pam: dialog: %d responses for %d messages", len(resps), len(cur.Prompts))
+	return d.send(answer{resps: resps})
+}
+
+// Fail answers the batch numbered seq with a conversation failure: the
+// module sees PAM_CONV_ERR and the stack decides what follows, as it would
+// for a user who cannot answer (a browser facing a binary prompt, say). err
+// is wrapped by the operation's error if the operation fails.
+func (d *Dialog) Fail(seq uint64, err error) error {
+	if err == nil {
+		err = errors.New("the dialog declined the prompt")
+	}
+	if terr := d.take(seq, -1); terr != nil {
+		return terr
+	}
+	return d.send(answer{err: err})
+}
+
+// take claims the waiting batch for an answer of n responses (n < 0: any).
+func (d *Dialog) take(seq uint64, n int) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	cur := d.current
+	switch {
+	case d.expired:
+		return fmt.Errorf("%w: %w", ErrNotWaiting, ErrIdleTimeout)
+	case cur == nil:
+		return ErrNotWaiting
+	case cur.Seq != seq:
+		return fmt.Errorf("%w: got %d, waiting for %d", ErrStaleAnswer, seq, cur.Seq)
+	case n >= 0 && n != len(cur.Prompts):
+		return fmt.Errorf("pam: dialog: %d responses for %d messages", n, len(cur.Prompts))
 	}
 	d.current = nil
-	d.mu.Unlock()
+	return nil
+}
+
+func (d *Dialog) send(a answer) error {
 	select {
-	case d.answers <- resps:
+	case d.answers <- a:
 		return nil
 	case <-d.done:
-		wipeResponses(resps)
+		wipeResponses(a.resps)
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if d.expired {
+			return fmt.Errorf("%w: %w", ErrNotWaiting, ErrIdleTimeout)
+		}
 		return ErrNotWaiting
 	}
 }

@@ -17,7 +17,7 @@ import (
 func TestDialogChauthtok(t *testing.T) {
 	st := pamtest.New(t)
 	svc := st.Service("stress", "password required pam_stress.so")
-	d, err := pam.StartDialog(pam.Config{Service: svc, User: "alice", ConfDir: st.Dir()}, 10*time.Second,
+	d, err := pam.StartDialog(context.Background(), pam.Config{Service: svc, User: "alice", ConfDir: st.Dir()}, 10*time.Second,
 		func(ctx context.Context, h *pam.Handle) error { return h.ChangeAuthTok(ctx, 0) })
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +41,7 @@ func TestDialogChauthtok(t *testing.T) {
 	}
 	answered := make(chan error, 1)
 	go func() {
-		answered <- d.Answer([]pam.Response{{}, {Data: []byte("n3w")}, {Data: []byte("n3w")}})
+		answered <- d.Answer(step.Seq, []pam.Response{{}, {Data: []byte("n3w")}, {Data: []byte("n3w")}})
 	}()
 	if err := <-answered; err != nil {
 		t.Fatal(err)
@@ -50,7 +50,7 @@ func TestDialogChauthtok(t *testing.T) {
 	if err != nil || !step.Done || step.Err != nil {
 		t.Fatalf("final step %+v, %v: want done and successful", step, err)
 	}
-	if err := d.Answer(nil); !errors.Is(err, pam.ErrNotWaiting) {
+	if err := d.Answer(step.Seq, nil); !errors.Is(err, pam.ErrNotWaiting) {
 		t.Errorf("Answer after the end: %v, want ErrNotWaiting", err)
 	}
 }
@@ -60,7 +60,7 @@ func TestDialogChauthtok(t *testing.T) {
 func TestDialogPromptsOneByOne(t *testing.T) {
 	st := pamtest.New(t)
 	svc := st.Service("stress", "auth required pam_stress.so", "account required pam_permit.so")
-	d, err := pam.StartDialog(pam.Config{Service: svc, AskUser: true, ConfDir: st.Dir()}, 10*time.Second,
+	d, err := pam.StartDialog(context.Background(), pam.Config{Service: svc, AskUser: true, ConfDir: st.Dir()}, 10*time.Second,
 		func(ctx context.Context, h *pam.Handle) error { return h.Login(ctx, 0) })
 	if err != nil {
 		t.Fatal(err)
@@ -71,8 +71,17 @@ func TestDialogPromptsOneByOne(t *testing.T) {
 		if err != nil || step.Done || len(step.Prompts) != 1 || step.Prompts[0].Style != want {
 			t.Fatalf("step %+v, %v: want one %v prompt", step, err, want)
 		}
-		if err := d.Answer([]pam.Response{{Data: []byte("alice")}}); err != nil {
+		if err := d.Answer(step.Seq-1, []pam.Response{{Data: []byte("stale")}}); !errors.Is(err, pam.ErrStaleAnswer) {
+			t.Fatalf("answer for an old batch: %v, want ErrStaleAnswer", err)
+		}
+		if time.Until(step.Deadline) <= 0 || time.Until(step.Deadline) > 10*time.Second {
+			t.Errorf("deadline %v is not within the idle timeout", step.Deadline)
+		}
+		if err := d.Answer(step.Seq, []pam.Response{{Data: []byte("alice")}}); err != nil {
 			t.Fatal(err)
+		}
+		if err := d.Answer(step.Seq, []pam.Response{{Data: []byte("again")}}); !errors.Is(err, pam.ErrNotWaiting) {
+			t.Fatalf("a second answer to one batch: %v, want ErrNotWaiting", err)
 		}
 	}
 	step, err := d.Next(ctx)
@@ -85,7 +94,7 @@ func TestDialogIdleTimeout(t *testing.T) {
 	st := pamtest.New(t)
 	svc := st.Service("stress", "auth required pam_stress.so")
 	before := runtime.NumGoroutine()
-	d, err := pam.StartDialog(pam.Config{Service: svc, User: "alice", ConfDir: st.Dir()}, 100*time.Millisecond,
+	d, err := pam.StartDialog(context.Background(), pam.Config{Service: svc, User: "alice", ConfDir: st.Dir()}, 100*time.Millisecond,
 		func(ctx context.Context, h *pam.Handle) error { return h.Authenticate(ctx, 0) })
 	if err != nil {
 		t.Fatal(err)
@@ -103,13 +112,16 @@ func TestDialogIdleTimeout(t *testing.T) {
 	if err := d.Err(); !errors.Is(err, pam.ErrIdleTimeout) || !errors.Is(err, pam.ErrConv) {
 		t.Fatalf("result %v: want a conversation error caused by ErrIdleTimeout", err)
 	}
+	if err := d.Answer(step.Seq, []pam.Response{{Data: []byte("late")}}); !errors.Is(err, pam.ErrIdleTimeout) {
+		t.Errorf("a late answer: %v, want ErrIdleTimeout", err)
+	}
 	waitGoroutines(t, before)
 }
 
 func TestDialogCancel(t *testing.T) {
 	st := pamtest.New(t)
 	svc := st.Service("stress", "auth required pam_stress.so")
-	d, err := pam.StartDialog(pam.Config{Service: svc, User: "alice", ConfDir: st.Dir()}, time.Minute,
+	d, err := pam.StartDialog(context.Background(), pam.Config{Service: svc, User: "alice", ConfDir: st.Dir()}, time.Minute,
 		func(ctx context.Context, h *pam.Handle) error { return h.Authenticate(ctx, 0) })
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +134,7 @@ func TestDialogCancel(t *testing.T) {
 	if err := d.Err(); !errors.Is(err, pam.ErrDialogCancelled) {
 		t.Fatalf("result %v: want ErrDialogCancelled", err)
 	}
-	if _, err := pam.StartDialog(pam.Config{Conv: pam.Answers()}, 0, func(context.Context, *pam.Handle) error { return nil }); err == nil {
+	if _, err := pam.StartDialog(context.Background(), pam.Config{Conv: pam.Answers()}, 0, func(context.Context, *pam.Handle) error { return nil }); err == nil {
 		t.Error("StartDialog accepted a Config with its own conversation")
 	}
 }
@@ -138,5 +150,53 @@ func waitGoroutines(t *testing.T, n int) {
 			t.Fatalf("%d goroutines, want at most %d:\n%s", runtime.NumGoroutine(), n, buf[:runtime.Stack(buf, true)])
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestDialogFail declines a prompt: the module sees a conversation failure
+// and the operation's error wraps the reason.
+func TestDialogFail(t *testing.T) {
+	st := pamtest.New(t)
+	svc := st.Service("stress", "auth required pam_stress.so")
+	d, err := pam.StartDialog(context.Background(), pam.Config{Service: svc, User: "alice", ConfDir: st.Dir()}, time.Minute,
+		func(ctx context.Context, h *pam.Handle) error { return h.Authenticate(ctx, 0) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	step, err := d.Next(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Fail(step.Seq, errHandler); err != nil {
+		t.Fatal(err)
+	}
+	step, _ = d.Next(context.Background())
+	if !step.Done || !errors.Is(step.Err, pam.ErrConv) || !errors.Is(step.Err, errHandler) {
+		t.Fatalf("final step %+v: want ErrConv wrapping the reason", step)
+	}
+}
+
+// TestDialogStartHonoursContext: with every call slot taken, StartDialog
+// gives up when its context ends.
+func TestDialogStartHonoursContext(t *testing.T) {
+	st := pamtest.New(t)
+	svc := st.Service("stress", "auth required pam_stress.so")
+	defer pam.SetMaxInFlight(pam.MaxInFlight())
+	pam.SetMaxInFlight(1)
+	d, err := pam.StartDialog(context.Background(), pam.Config{Service: svc, User: "alice", ConfDir: st.Dir()}, time.Minute,
+		func(ctx context.Context, h *pam.Handle) error { return h.Authenticate(ctx, 0) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Cancel()
+	if _, err := d.Next(context.Background()); err != nil { // now waiting, holding the one slot
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err = pam.StartDialog(ctx, pam.Config{Service: svc, User: "bob", ConfDir: st.Dir()}, time.Minute,
+		func(ctx context.Context, h *pam.Handle) error { return h.Authenticate(ctx, 0) })
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v, want the context's deadline", err)
 	}
 }

@@ -74,6 +74,27 @@ var codeNames = [...]string{
 	"unrecognised or restricted feature", "bad constant", "unknown PAM return code",
 }
 
+var cNames = [...]string{
+	"PAM_SUCCESS", "PAM_OPEN_ERR", "PAM_SYMBOL_ERR", "PAM_SERVICE_ERR", "PAM_SYSTEM_ERR",
+	"PAM_BUF_ERR", "PAM_PERM_DENIED", "PAM_AUTH_ERR", "PAM_CRED_INSUFFICIENT",
+	"PAM_AUTHINFO_UNAVAIL", "PAM_USER_UNKNOWN", "PAM_MAXTRIES", "PAM_NEW_AUTHTOK_REQD",
+	"PAM_ACCT_EXPIRED", "PAM_SESSION_ERR", "PAM_CRED_UNAVAIL", "PAM_CRED_EXPIRED",
+	"PAM_CRED_ERR", "PAM_NO_MODULE_DATA", "PAM_CONV_ERR", "PAM_AUTHTOK_ERR",
+	"PAM_AUTHTOK_RECOVERY_ERR", "PAM_AUTHTOK_LOCK_BUSY", "PAM_AUTHTOK_DISABLE_AGING",
+	"PAM_TRY_AGAIN", "PAM_IGNORE", "PAM_ABORT", "PAM_AUTHTOK_EXPIRED", "PAM_MODULE_UNKNOWN",
+	"PAM_BAD_ITEM", "PAM_CONV_AGAIN", "PAM_INCOMPLETE", "PAM_DOMAIN_UNKNOWN", "PAM_BAD_HANDLE",
+	"PAM_BAD_FEATURE", "PAM_BAD_CONSTANT", "PAM_UNKNOWN",
+}
+
+// Name returns the code's C name, as in "PAM_AUTH_ERR" (the same on every
+// implementation), for logs and machine-readable output.
+func (c Code) Name() string {
+	if c < 0 || int(c) >= len(cNames) {
+		return fmt.Sprintf("PAM_CODE_%d", int(c))
+	}
+	return cNames[c]
+}
+
 // Error returns a short description of the code, gopam's own words (the
 // running libpam's text is in Error.Strerror).
 func (c Code) Error() string {
@@ -93,10 +114,16 @@ func (c Code) Errno() (int, bool) {
 	return l.NativeCode(libpam.Code(c))
 }
 
-// Error is the error of a failed PAM call. It names the operation, service and
-// user, carries the code (errors.Is(err, pam.ErrAuth) matches it), and wraps
-// the cause when there is one: the conversation's error, a recovered panic,
-// or the context's error (errors.Is(err, context.Canceled)).
+// Error is the error of a PAM call that libpam failed. It names the
+// operation, service and user, carries the code (errors.Is(err, pam.ErrAuth)
+// matches it), and wraps the cause when there is one: the conversation's
+// error, a recovered panic, or the context's error
+// (errors.Is(err, context.Canceled)).
+//
+// A call that did not complete is not an *Error: a call abandoned when its
+// context ended while a module was blocked in C returns an error wrapping the
+// context's error and ErrClosed, and a call refused before reaching libpam
+// returns ErrClosed, an InputError or an error matching ErrNotSupported.
 type Error struct {
 	Op      string // the operation, as in "authenticate" or "open_session"
 	Service string // the PAM service

@@ -138,19 +138,19 @@ func ExampleStartDialog() {
 		"account required pam_permit.so")
 	defer os.RemoveAll(confdir)
 
-	d, err := pam.StartDialog(pam.Config{Service: "web", User: "alice", ConfDir: confdir}, time.Minute,
+	ctx := context.Background()
+	d, err := pam.StartDialog(ctx, pam.Config{Service: "web", User: "alice", ConfDir: confdir}, time.Minute,
 		func(ctx context.Context, h *pam.Handle) error { return h.Login(ctx, 0) })
 	if err != nil {
 		log.Fatal(err)
 	}
-	ctx := context.Background()
 	// Request 1: show the prompts.
 	step, _ := d.Next(ctx)
 	for _, m := range step.Prompts {
 		fmt.Printf("%s %q\n", m.Style, m.Text)
 	}
 	// Request 2, maybe on another goroutine: the user's answers.
-	if err := d.Answer([]pam.Response{{Data: []byte("password")}}); err != nil {
+	if err := d.Answer(step.Seq, []pam.Response{{Data: []byte("password")}}); err != nil {
 		log.Fatal(err)
 	}
 	step, _ = d.Next(ctx)

@@ -98,61 +98,20 @@ func shownValue(name, value string) (string, bool) {
 	return value, false
 }
 
-// codeNames are the C names of the pam package's codes; the package itself
-// only has descriptions.
-var codeNames = map[pam.Code]string{
-	pam.Success:                "PAM_SUCCESS",
-	pam.ErrOpen:                "PAM_OPEN_ERR",
-	pam.ErrSymbol:              "PAM_SYMBOL_ERR",
-	pam.ErrService:             "PAM_SERVICE_ERR",
-	pam.ErrSystem:              "PAM_SYSTEM_ERR",
-	pam.ErrBuf:                 "PAM_BUF_ERR",
-	pam.ErrPermDenied:          "PAM_PERM_DENIED",
-	pam.ErrAuth:                "PAM_AUTH_ERR",
-	pam.ErrCredInsufficient:    "PAM_CRED_INSUFFICIENT",
-	pam.ErrAuthInfoUnavail:     "PAM_AUTHINFO_UNAVAIL",
-	pam.ErrUserUnknown:         "PAM_USER_UNKNOWN",
-	pam.ErrMaxTries:            "PAM_MAXTRIES",
-	pam.ErrNewAuthTokReqd:      "PAM_NEW_AUTHTOK_REQD",
-	pam.ErrAcctExpired:         "PAM_ACCT_EXPIRED",
-	pam.ErrSession:             "PAM_SESSION_ERR",
-	pam.ErrCredUnavail:         "PAM_CRED_UNAVAIL",
-	pam.ErrCredExpired:         "PAM_CRED_EXPIRED",
-	pam.ErrCred:                "PAM_CRED_ERR",
-	pam.ErrNoModuleData:        "PAM_NO_MODULE_DATA",
-	pam.ErrConv:                "PAM_CONV_ERR",
-	pam.ErrAuthTok:             "PAM_AUTHTOK_ERR",
-	pam.ErrAuthTokRecovery:     "PAM_AUTHTOK_RECOVERY_ERR",
-	pam.ErrAuthTokLockBusy:     "PAM_AUTHTOK_LOCK_BUSY",
-	pam.ErrAuthTokDisableAging: "PAM_AUTHTOK_DISABLE_AGING",
-	pam.ErrTryAgain:            "PAM_TRY_AGAIN",
-	pam.ErrIgnore:              "PAM_IGNORE",
-	pam.ErrAbort:               "PAM_ABORT",
-	pam.ErrAuthTokExpired:      "PAM_AUTHTOK_EXPIRED",
-	pam.ErrModuleUnknown:       "PAM_MODULE_UNKNOWN",
-	pam.ErrBadItem:             "PAM_BAD_ITEM",
-	pam.ErrConvAgain:           "PAM_CONV_AGAIN",
-	pam.ErrIncomplete:          "PAM_INCOMPLETE",
-	pam.ErrDomainUnknown:       "PAM_DOMAIN_UNKNOWN",
-	pam.ErrBadHandle:           "PAM_BAD_HANDLE",
-	pam.ErrBadFeature:          "PAM_BAD_FEATURE",
-	pam.ErrBadConstant:         "PAM_BAD_CONSTANT",
-}
-
 // codeName is the C name of a code, or a made-up one for a number the pam
 // package does not know.
 func codeName(c pam.Code, errno int) string {
-	if n, ok := codeNames[c]; ok {
-		return n
+	if c == pam.ErrUnknownCode {
+		return fmt.Sprintf("PAM_UNKNOWN_%d", errno)
 	}
-	return fmt.Sprintf("PAM_UNKNOWN_%d", errno)
+	return c.Name()
 }
 
 // newResult describes the outcome err of a call that took d.
 func newResult(err error, d time.Duration) result {
 	r := result{OK: err == nil, DurationNS: d.Nanoseconds(), Duration: d.String()}
 	if err == nil {
-		r.Code = codeNames[pam.Success]
+		r.Code = pam.Success.Name()
 		return r
 	}
 	r.Error = err.Error()

@@ -143,7 +143,7 @@ func (s *server) start(w http.ResponseWriter, r *http.Request) {
 
 	rhost, _, _ := net.SplitHostPort(r.RemoteAddr)
 	cfg := pam.Config{Service: s.opt.Service, ConfDir: s.opt.ConfDir, AskUser: true, RHost: rhost}
-	d, err := pam.StartDialog(cfg, s.opt.Idle, func(ctx context.Context, h *pam.Handle) error {
+	d, err := pam.StartDialog(r.Context(), cfg, s.opt.Idle, func(ctx context.Context, h *pam.Handle) error {
 		err := h.Login(ctx, 0)
 		if u, uerr := h.Item(pam.ItemUser); uerr == nil {
 			l.user = u
@@ -243,10 +243,15 @@ func (s *server) answer(w http.ResponseWriter, r *http.Request) {
 			resps[i].Data = []byte(a)
 		}
 	}
+	var err error
 	if binary {
-		// A browser cannot answer an agent's packet: give up.
-		l.d.Cancel()
-	} else if err := l.d.Answer(resps); err != nil && !errors.Is(err, pam.ErrNotWaiting) {
+		// A browser cannot answer an agent's packet: the module sees a
+		// conversation failure and the stack decides what follows.
+		err = l.d.Fail(l.step.Seq, errors.New("a browser cannot answer a binary prompt"))
+	} else {
+		err = l.d.Answer(l.step.Seq, resps)
+	}
+	if err != nil && !errors.Is(err, pam.ErrNotWaiting) {
 		// ErrNotWaiting means the dialog has ended (an idle timeout):
 		// Next returns its final step.
 		s.opt.Log.Printf("login %d: answer: %v", l.id, err)
