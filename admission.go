@@ -1,38 +1,43 @@
 package pam
 
 import (
+	"container/list"
 	"context"
 	"fmt"
 	"sync"
 )
 
-// DefaultMaxInFlight is the default limit of PAM calls running at once in the
-// process. Each running call holds an OS thread (a module may block in C), and
-// Go stops a program that reaches 10,000 threads; the limit keeps a busy
-// server far from that.
+// DefaultMaxInFlight is the default limit of call slots: OS threads doing
+// PAM work in the process, each either running a call (a module may block in
+// C) or dedicated to a handle between its calls (ThreadPerHandle). Go stops a
+// program that reaches 10,000 threads; the limit keeps a busy server far from
+// that.
 const DefaultMaxInFlight = 1024
 
-var slots struct {
+// slots is a FIFO counting semaphore whose size can change while calls wait.
+var slots = struct {
 	sync.Mutex
-	limit int
-	ch    chan struct{} // a token per call in flight
-}
+	limit   int
+	used    int
+	waiters list.List // of chan struct{}, closed when the waiter is given a slot
+}{limit: DefaultMaxInFlight}
 
-func init() { SetMaxInFlight(DefaultMaxInFlight) }
-
-// SetMaxInFlight sets how many PAM calls may run at once in this process
-// (n < 1 means DefaultMaxInFlight). Past the limit a call waits for a free
-// slot, bounded by its context, and fails with an error wrapping the
-// context's error if that ends first. A call waiting for an answer in its
-// conversation holds its slot. Calls already running keep theirs; the new
-// limit applies to calls that start after it is set.
+// SetMaxInFlight sets how many call slots the process has (n < 1 means
+// DefaultMaxInFlight). A ThreadPerHandle handle holds a slot with its
+// dedicated thread, from Start to Close, except while it waits out a fail
+// delay; a ThreadPerCall handle holds one for each call. Past the limit Start
+// and calls wait for a free slot, in order of arrival, bounded by their
+// context, and fail with an error wrapping the context's error if that ends
+// first. A call waiting for an answer in its conversation holds its slot;
+// Close never waits for one. Raising the limit lets waiting callers in at
+// once; lowering it lets current holders finish.
 func SetMaxInFlight(n int) {
 	if n < 1 {
 		n = DefaultMaxInFlight
 	}
 	slots.Lock()
 	slots.limit = n
-	slots.ch = make(chan struct{}, n)
+	grantLocked()
 	slots.Unlock()
 }
 
@@ -43,30 +48,58 @@ func MaxInFlight() int {
 	return slots.limit
 }
 
-// acquireSlot takes a call slot and returns the function that gives it back.
-func acquireSlot(ctx context.Context) (func(), error) {
-	slots.Lock()
-	ch := slots.ch
-	slots.Unlock()
-	select {
-	case ch <- struct{}{}:
-		return func() { <-ch }, nil
-	default:
+// grantLocked hands free slots to the oldest waiters.
+func grantLocked() {
+	for slots.used < slots.limit && slots.waiters.Len() > 0 {
+		ch := slots.waiters.Remove(slots.waiters.Front()).(chan struct{})
+		slots.used++
+		close(ch)
 	}
+}
+
+func releaseSlot() {
+	slots.Lock()
+	slots.used--
+	grantLocked()
+	slots.Unlock()
+}
+
+// acquireSlot takes a call slot; the caller gives it back with releaseSlot.
+func acquireSlot(ctx context.Context) error {
+	slots.Lock()
+	if slots.used < slots.limit && slots.waiters.Len() == 0 {
+		slots.used++
+		slots.Unlock()
+		return nil
+	}
+	ch := make(chan struct{})
+	elem := slots.waiters.PushBack(ch)
+	limit := slots.limit
+	slots.Unlock()
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	select {
-	case ch <- struct{}{}:
-		return func() { <-ch }, nil
+	case <-ch:
+		return nil
 	case <-ctx.Done():
-		return nil, fmt.Errorf("waiting for one of %d PAM call slots: %w", cap(ch), context.Cause(ctx))
 	}
+	slots.Lock()
+	select {
+	case <-ch:
+		// Granted while giving up: pass the slot on.
+		slots.used--
+		grantLocked()
+	default:
+		slots.waiters.Remove(elem)
+	}
+	slots.Unlock()
+	return fmt.Errorf("waiting for one of %d PAM call slots: %w", limit, context.Cause(ctx))
 }
 
-// inFlight reports the number of PAM calls running now; tests use it.
+// inFlight reports the number of PAM calls holding a slot; tests use it.
 func inFlight() int {
 	slots.Lock()
 	defer slots.Unlock()
-	return len(slots.ch)
+	return slots.used
 }

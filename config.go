@@ -43,6 +43,10 @@ type Config struct {
 	// failure, and gives up waiting when the operation's context ends.
 	BlockingFailDelay bool
 
+	// Threads chooses which OS threads run the handle's calls; the zero
+	// value means ThreadPerHandle.
+	Threads ThreadPolicy
+
 	// ConfDir, when set, replaces /etc/pam.d: the stack is read from
 	// ConfDir/<service> (or ConfDir/other). Needs the confdir extension
 	// (Linux-PAM 1.4 and later).

@@ -111,6 +111,7 @@ func (f MessageFunc) Converse(ctx context.Context, msgs []Message) ([]Response, 
 	for i, m := range msgs {
 		r, err := f(ctx, m)
 		if err != nil {
+			clear(r.Data)
 			wipeResponses(out[:i])
 			return nil, err
 		}
@@ -171,6 +172,12 @@ func (s *state) Converse(msgs []libpam.Message) (_ []libpam.Response, code libpa
 		s.convErr = errors.New("no conversation")
 		return nil, libpam.CodeConvErr
 	}
+	if s.abandoned.Load() {
+		// Nobody waits for this call any more: let the module finish.
+		return nil, libpam.CodeConvErr
+	}
+	s.inCallback.Store(true)
+	defer s.inCallback.Store(false)
 	in := make([]Message, len(msgs))
 	for i, m := range msgs {
 		in[i] = Message{Style: Style(m.Style), Text: m.Text}
@@ -184,7 +191,9 @@ func (s *state) Converse(msgs []libpam.Message) (_ []libpam.Response, code libpa
 		ctx = context.Background()
 	}
 	resps, err := callConversation(ctx, conv, in)
-	if err == nil && len(resps) != len(in) {
+	if err != nil {
+		wipeResponses(resps)
+	} else if len(resps) != len(in) {
 		wipeResponses(resps)
 		err = fmt.Errorf("conversation returned %d responses for %d messages", len(resps), len(in))
 	}

@@ -27,17 +27,18 @@ import (
 // the PAM call slots that SetMaxInFlight bounds, so a server should also
 // bound how many dialogs it keeps open. A Dialog is safe for concurrent use.
 type Dialog struct {
-	idle    time.Duration
-	steps   chan Step   // batches waiting for Next
-	answers chan answer // answers waiting for the conversation
-	done    chan struct{}
-	cancel  context.CancelCauseFunc
+	idle   time.Duration
+	done   chan struct{}
+	cancel context.CancelCauseFunc
 
 	mu      sync.Mutex
-	seq     uint64 // the Seq of the last batch
-	expired bool   // the idle timeout struck: every later prompt fails
-	info    []Message
-	current *Step // the batch handed out by Next and not yet answered
+	seq     uint64        // the Seq of the last batch
+	expired bool          // the idle timeout struck: every later prompt fails
+	info    []Message     // messages that needed no answer, not yet handed out
+	current *Step         // the batch waiting for an answer, owned by Converse
+	answers chan answer   // where current's answer goes
+	gone    chan struct{} // closed when Converse stops waiting for current
+	changed chan struct{} // closed and replaced when current or done changes
 	result  error
 }
 
@@ -101,7 +102,7 @@ func StartDialog(ctx context.Context, cfg Config, idle time.Duration, run func(c
 	if idle <= 0 {
 		idle = time.Minute
 	}
-	d := &Dialog{idle: idle, steps: make(chan Step), answers: make(chan answer), done: make(chan struct{})}
+	d := &Dialog{idle: idle, done: make(chan struct{}), changed: make(chan struct{})}
 	runCtx, cancel := context.WithCancelCause(context.Background())
 	d.cancel = cancel
 	cfg.Conv = dialogConv{d}
@@ -118,8 +119,9 @@ func StartDialog(ctx context.Context, cfg Config, idle time.Duration, run func(c
 		cancel(nil)
 		d.mu.Lock()
 		d.result = err
-		d.mu.Unlock()
 		close(d.done)
+		d.notifyLocked()
+		d.mu.Unlock()
 	}()
 	return d, nil
 }
@@ -145,37 +147,41 @@ func (c dialogConv) Converse(ctx context.Context, msgs []Message) ([]Response, e
 		return make([]Response, len(msgs)), nil
 	}
 	d.seq++
-	st := Step{Seq: d.seq, Info: d.info, Prompts: msgs, Deadline: time.Now().Add(d.idle)}
-	d.info = nil
+	st := &Step{Seq: d.seq, Info: d.info, Prompts: msgs, Deadline: time.Now().Add(d.idle)}
+	gone, answers := make(chan struct{}), make(chan answer)
+	d.info, d.current, d.gone, d.answers = nil, st, gone, answers
+	d.notifyLocked()
 	d.mu.Unlock()
 
+	// However it ends, this batch is no longer waiting afterwards.
+	defer func() {
+		d.mu.Lock()
+		if d.current == st {
+			d.current = nil
+			d.notifyLocked()
+		}
+		close(gone)
+		d.mu.Unlock()
+	}()
 	timer := time.NewTimer(d.idle)
 	defer timer.Stop()
 	select {
-	case d.steps <- st:
-	case <-timer.C:
-		return nil, d.expire()
-	case <-ctx.Done():
-		return nil, context.Cause(ctx)
-	}
-	select {
-	case a := <-d.answers:
+	case a := <-answers:
 		return a.resps, a.err
 	case <-timer.C:
-		return nil, d.expire()
+		d.mu.Lock()
+		d.expired = true
+		d.mu.Unlock()
+		return nil, ErrIdleTimeout
 	case <-ctx.Done():
 		return nil, context.Cause(ctx)
 	}
 }
 
-// expire records that the idle timeout struck, so that modules later in the
-// stack fail at once instead of waiting again.
-func (d *Dialog) expire() error {
-	d.mu.Lock()
-	d.expired = true
-	d.current = nil
-	d.mu.Unlock()
-	return ErrIdleTimeout
+// notifyLocked wakes the callers of Next. The caller holds d.mu.
+func (d *Dialog) notifyLocked() {
+	close(d.changed)
+	d.changed = make(chan struct{})
 }
 
 // Next waits for the next batch of prompts, or for the end of the
@@ -183,25 +189,27 @@ func (d *Dialog) expire() error {
 // again. ctx bounds only this wait: when it ends, Next returns its error and
 // the dialog goes on. After the end, Next keeps returning the final step.
 func (d *Dialog) Next(ctx context.Context) (Step, error) {
-	d.mu.Lock()
-	if d.current != nil {
-		st := *d.current
-		d.mu.Unlock()
-		return st, nil
-	}
-	d.mu.Unlock()
-	select {
-	case st := <-d.steps:
+	for {
 		d.mu.Lock()
-		d.current = &st
+		select {
+		case <-d.done:
+			st := Step{Seq: d.seq, Info: d.info, Done: true, Err: d.result}
+			d.mu.Unlock()
+			return st, nil
+		default:
+		}
+		if d.current != nil {
+			st := *d.current
+			d.mu.Unlock()
+			return st, nil
+		}
+		changed := d.changed
 		d.mu.Unlock()
-		return st, nil
-	case <-d.done:
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		return Step{Seq: d.seq, Info: d.info, Done: true, Err: d.result}, nil
-	case <-ctx.Done():
-		return Step{}, ctx.Err()
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return Step{}, ctx.Err()
+		}
 	}
 }
 
@@ -211,11 +219,12 @@ func (d *Dialog) Next(ctx context.Context) (Step, error) {
 // matching ErrIdleTimeout when the batch was abandoned, ErrStaleAnswer for
 // another batch's seq, and ErrNotWaiting when nothing waits for an answer.
 func (d *Dialog) Answer(seq uint64, resps []Response) error {
-	if err := d.take(seq, len(resps)); err != nil {
+	ch, gone, err := d.take(seq, len(resps))
+	if err != nil {
 		wipeResponses(resps)
 		return err
 	}
-	return d.send(answer{resps: resps})
+	return d.send(ch, gone, answer{resps: resps})
 }
 
 // Fail answers the batch numbered seq with a conversation failure: the
@@ -226,36 +235,42 @@ func (d *Dialog) Fail(seq uint64, err error) error {
 	if err == nil {
 		err = errors.New("the dialog declined the prompt")
 	}
-	if terr := d.take(seq, -1); terr != nil {
+	ch, gone, terr := d.take(seq, -1)
+	if terr != nil {
 		return terr
 	}
-	return d.send(answer{err: err})
+	return d.send(ch, gone, answer{err: err})
 }
 
-// take claims the waiting batch for an answer of n responses (n < 0: any).
-func (d *Dialog) take(seq uint64, n int) error {
+// take claims the waiting batch for an answer of n responses (n < 0: any)
+// and returns where its answer goes and the channel closed when its
+// conversation stops waiting.
+func (d *Dialog) take(seq uint64, n int) (chan answer, chan struct{}, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	cur := d.current
 	switch {
 	case d.expired:
-		return fmt.Errorf("%w: %w", ErrNotWaiting, ErrIdleTimeout)
+		return nil, nil, fmt.Errorf("%w: %w", ErrNotWaiting, ErrIdleTimeout)
 	case cur == nil:
-		return ErrNotWaiting
+		return nil, nil, ErrNotWaiting
 	case cur.Seq != seq:
-		return fmt.Errorf("%w: got %d, waiting for %d", ErrStaleAnswer, seq, cur.Seq)
+		return nil, nil, fmt.Errorf("%w: got %d, waiting for %d", ErrStaleAnswer, seq, cur.Seq)
 	case n >= 0 && n != len(cur.Prompts):
-		return fmt.Errorf("pam: dialog: %d responses for %d messages", n, len(cur.Prompts))
+		return nil, nil, fmt.Errorf("pam: dialog: %d responses for %d messages", n, len(cur.Prompts))
 	}
 	d.current = nil
-	return nil
+	d.notifyLocked()
+	return d.answers, d.gone, nil
 }
 
-func (d *Dialog) send(a answer) error {
+// send hands a claimed answer to the conversation waiting for it, unless it
+// stopped waiting meanwhile (idle timeout, cancellation).
+func (d *Dialog) send(ch chan answer, gone chan struct{}, a answer) error {
 	select {
-	case d.answers <- a:
+	case ch <- a:
 		return nil
-	case <-d.done:
+	case <-gone:
 		wipeResponses(a.resps)
 		d.mu.Lock()
 		defer d.mu.Unlock()

@@ -44,13 +44,15 @@
 // # Threads, contexts and fail delays
 //
 // All calls of one Handle, and the callbacks they make, run on one OS thread
-// locked for the handle's life; the Handle's methods may be called from any
-// goroutine and are serialised. Each operation takes a context: it reaches the
+// locked for the handle's life (by default; see ThreadPolicy); the Handle's
+// methods may be called from any goroutine and are serialised. Each operation takes a context: it reaches the
 // conversation, and when it ends while a module is blocked in C the call
 // returns at once and the handle is ended when C returns. After a failed
 // Authenticate the fail delay (pam_fail_delay) is waited for in Go, not in a
 // C thread, unless Config.BlockingFailDelay is set; Config.Delay hands it to
-// the application instead. SetMaxInFlight bounds the PAM calls running at once.
+// the application instead. SetMaxInFlight bounds the OS threads doing PAM
+// work. Config.Threads can trade the thread-per-handle guarantee for speed
+// (ThreadPerCall).
 //
 // # Secrets in the environment
 //

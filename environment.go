@@ -16,11 +16,12 @@ import (
 // Env never touches libpam memory after the call that read it. Once the
 // handle is closed every method returns ErrClosed.
 type Env struct {
+	h *Handle // keeps the Handle, and so the transaction, alive
 	s *state
 }
 
 // Env returns the handle's PAM environment.
-func (h *Handle) Env() *Env { return &Env{s: h.s} }
+func (h *Handle) Env() *Env { return &Env{h: h, s: h.s} }
 
 // ErrBadEnvName is the reason of an InputError for an environment variable
 // name that is empty or holds '='.
@@ -52,12 +53,17 @@ func (e *Env) Set(name, value string) error {
 	if _, err := envName("putenv", name); err != nil {
 		return err
 	}
-	c, err := libpam.CString(name + "=" + value)
-	if err != nil {
-		return &InputError{Op: "putenv", Field: "env value", Err: err}
+	if strings.IndexByte(value, 0) >= 0 {
+		return &InputError{Op: "putenv", Field: "env value", Err: ErrNUL}
 	}
+	// Built in a byte slice, not a string, so that it can be wiped: values
+	// may be secrets.
+	c := make([]byte, len(name)+len(value)+2)
+	n := copy(c, name)
+	c[n] = '='
+	copy(c[n+1:], value)
 	s := e.s
-	err = s.setItem("putenv "+name, func() int { return s.lib.Putenv(s.pamh, c) })
+	err := s.setItem("putenv "+name, func() int { return s.lib.Putenv(s.pamh, c) })
 	libpam.Wipe(c)
 	return err
 }

@@ -198,3 +198,48 @@ func TestSetElevatedPermission(t *testing.T) {
 		t.Fatalf("SetElevated(false) = %v, Elevated() = %v", err, h.Elevated())
 	}
 }
+
+func TestXAuthData(t *testing.T) {
+	requireLinuxPAM(t)
+	st := pamtest.New(t)
+	svc := st.Service("x", "auth required pam_permit.so")
+	h := start(t, st, svc, pam.Answers())
+	if x, err := h.XAuthData(); err != nil || x.Name != "" || len(x.Data) != 0 {
+		t.Fatalf("unset: %+v, %v", x, err)
+	}
+	want := pam.XAuthData{Name: "MIT-MAGIC-COOKIE-1", Data: []byte{0, 1, 2, 0xff}}
+	if err := h.SetXAuthData(want); err != nil {
+		t.Fatal(err)
+	}
+	if x, err := h.XAuthData(); err != nil || x.Name != want.Name || string(x.Data) != string(want.Data) {
+		t.Fatalf("got %+v, %v; want %+v", x, err, want)
+	}
+	if err := h.SetXAuthData(pam.XAuthData{Name: "EMPTY"}); err != nil {
+		t.Fatalf("empty data: %v", err)
+	}
+	if x, err := h.XAuthData(); err != nil || x.Name != "EMPTY" || len(x.Data) != 0 {
+		t.Fatalf("after empty data: %+v, %v", x, err)
+	}
+	for it, v := range map[pam.Item]string{pam.ItemTTY: "tty7", pam.ItemRHost: "host.example", pam.ItemRUser: "bob",
+		pam.ItemUserPrompt: "Who: ", pam.ItemXDisplay: ":0", pam.ItemAuthTokType: "UNIX", pam.ItemUser: "carol"} {
+		if err := h.SetItem(it, v); err != nil {
+			t.Fatalf("SetItem(%v): %v", it, err)
+		}
+		if got, err := h.Item(it); err != nil || got != v {
+			t.Errorf("Item(%v) = %q, %v; want %q", it, got, err, v)
+		}
+	}
+	if got, _ := h.Item(pam.ItemService); got != svc {
+		t.Errorf("service item %q, want %q", got, svc)
+	}
+	if _, err := h.Item(pam.ItemRepository); !errors.Is(err, pam.ErrNotSupported) {
+		t.Errorf("an OpenPAM item on Linux-PAM: %v, want ErrNotSupported", err)
+	}
+	// Linux-PAM lets only modules set the tokens.
+	if err := h.SetAuthTok([]byte("secret")); !errors.Is(err, pam.ErrBadItem) {
+		t.Errorf("SetAuthTok from an application: %v, want ErrBadItem", err)
+	}
+	if err := h.SetOldAuthTok([]byte("secret")); !errors.Is(err, pam.ErrBadItem) {
+		t.Errorf("SetOldAuthTok from an application: %v, want ErrBadItem", err)
+	}
+}

@@ -196,6 +196,11 @@ func (p *PanicError) Unwrap() error {
 // ErrClosed is returned by every use of a Handle (and its Env) after Close.
 var ErrClosed = errors.New("pam: handle is closed")
 
+// ErrReentrant is returned by a method of a Handle called from inside one of
+// that handle's own callbacks (its Conversation), where it would deadlock:
+// the operation that made the callback is still running.
+var ErrReentrant = errors.New("pam: a handle's method was called from inside its own callback")
+
 // ErrNotSupported is returned when libpam cannot be loaded, or when the
 // running implementation lacks what was asked for. The error's text names the
 // missing piece.

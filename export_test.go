@@ -16,3 +16,7 @@ func CallsInFlight() int { return inFlight() }
 
 // ThreadsHeld counts the OS threads serving a handle now.
 func ThreadsHeld() int { return int(held.Load()) }
+
+// SetDefaultThreads sets the policy of Configs that name none, so that the
+// suite can run under each policy (GOPAM_TEST_THREADS=per-call).
+func SetDefaultThreads(p ThreadPolicy) { defaultThreads = p }

@@ -3,6 +3,7 @@ package pam
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/gopam/pam/internal/libpam"
@@ -59,7 +60,16 @@ func (s *state) applyDelay(ctx context.Context, rc int, opErr *Error) error {
 		if opErr != nil {
 			status = opErr.Code
 		}
-		return callDelay(ctx, s.delayFn, status, d)
+		// Marked as a callback, on a locked thread, so that a DelayFunc
+		// that calls back into the handle gets ErrReentrant rather than a
+		// deadlock.
+		var err error
+		runtime.LockOSThread()
+		s.inCallback.Store(true)
+		s.traced(func() { err = callDelay(ctx, s.delayFn, status, d) })()
+		s.inCallback.Store(false)
+		runtime.UnlockOSThread()
+		return err
 	}
 	if rc == 0 || d <= 0 {
 		return nil

@@ -7,21 +7,23 @@ import (
 	"os/user"
 	"runtime"
 	"sync"
-	"time"
+	"sync/atomic"
 
 	"github.com/gopam/pam/internal/libpam"
 )
 
 // Handle is one PAM transaction, from Start to Close.
 //
-// All PAM calls of a handle, and the callbacks they make, run on one OS thread
-// that is locked for the handle's life, whichever goroutine calls the
-// methods. One exception keeps threads free under attack: while a failed
-// Authenticate or ChangeAuthTok waits out its fail delay in Go, a handle that
-// has run no credential or session call yet gives its thread back and goes on
-// with another (auth, account and password modules keep no thread state
-// between calls). A Handle is safe for concurrent use: its calls are
-// serialised.
+// Under the default ThreadPerHandle policy, all PAM calls of a handle, and
+// the callbacks they make, run on one OS thread that is locked for the
+// handle's life, whichever goroutine calls the methods. One exception keeps
+// threads free under attack: while a failed Authenticate or ChangeAuthTok
+// waits out its fail delay in Go, a handle that has run no credential or
+// session call yet gives its thread back and goes on with another (auth,
+// account and password modules keep no thread state between calls).
+// Config.Threads chooses another policy. A Handle is safe for concurrent use:
+// its calls are serialised.
+//
 // Close ends the transaction; a handle that is dropped without Close is ended
 // by a runtime cleanup, but long-lived programs should Close explicitly.
 type Handle struct {
@@ -39,10 +41,16 @@ type state struct {
 	cancelMu sync.Mutex
 	cancelOp context.CancelCauseFunc
 
+	callTID    atomic.Int64 // the thread running a call of this handle, or 0
+	closing    atomic.Bool  // Close has begun: refuse new operations
+	abandoned  atomic.Bool  // a call was abandoned: callbacks fail at once
+	inCallback atomic.Bool  // a callback of this handle is running
+
 	// mu serialises operations; everything below is guarded by it, or
 	// written by the transaction's thread while the holder of mu waits.
 	mu        sync.Mutex
-	w         *worker
+	policy    ThreadPolicy
+	w         *worker // the dedicated worker, while the handle has one
 	pamh      libpam.Handle
 	closed    error // nil while open; ErrClosed or a wrapped cause after
 	last      int   // native status of the last operation, for pam_end
@@ -51,7 +59,7 @@ type state struct {
 	user      string
 	conv      Conversation
 	delayFn   DelayFunc
-	elevated  bool
+	elevated  atomic.Bool
 	sensitive []string
 
 	// per operation, written on the transaction's thread
@@ -77,7 +85,10 @@ func StartContext(ctx context.Context, cfg Config) (*Handle, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &state{lib: l, conv: cfg.Conv, delayFn: cfg.Delay, blockDelay: cfg.BlockingFailDelay}
+	s := &state{lib: l, conv: cfg.Conv, delayFn: cfg.Delay, blockDelay: cfg.BlockingFailDelay, policy: cfg.Threads}
+	if s.policy == ThreadDefault {
+		s.policy = defaultThreads
+	}
 	s.service = cfg.Service
 	if s.service == "" {
 		s.service = DefaultService
@@ -121,66 +132,80 @@ func StartContext(ctx context.Context, cfg Config) (*Handle, error) {
 	if s.delayFn != nil && !l.Has(libpam.FeatureFailDelay) {
 		return nil, notSupported("Config.Delay needs the PAM_FAIL_DELAY item (Linux-PAM)")
 	}
-	items := []struct {
-		it  libpam.Item
-		v   string
-		tag string
-	}{{libpam.ItemTTY, cfg.TTY, "tty"}, {libpam.ItemRHost, cfg.RHost, "rhost"}, {libpam.ItemRUser, cfg.RUser, "ruser"}}
+	items := []startItem{{libpam.ItemTTY, "tty"}, {libpam.ItemRHost, "rhost"}, {libpam.ItemRUser, "ruser"}}
 	itemC := make([][]byte, len(items))
-	for i, it := range items {
-		if it.v == "" {
+	for i, v := range []string{cfg.TTY, cfg.RHost, cfg.RUser} {
+		if v == "" {
 			continue
 		}
-		if itemC[i], err = libpam.CString(it.v); err != nil {
-			return nil, &InputError{Op: "start", Field: it.tag, Err: err}
+		if itemC[i], err = libpam.CString(v); err != nil {
+			return nil, &InputError{Op: "start", Field: items[i].tag, Err: err}
 		}
 	}
 
-	releaseSlot, err := acquireSlot(ctx)
+	s.id = libpam.Register(s)
+	var e *Error
+	begin := func() {
+		rc, op := s.begin(serviceC, userC, confC, items, itemC)
+		if rc != 0 {
+			e = s.newError(op, rc, nil)
+			if s.pamh != 0 {
+				l.End(s.pamh, rc)
+			}
+		}
+	}
+	// ctx bounds the wait for a call slot, but pam_start itself, which reads
+	// files and loads modules, is never abandoned.
+	if s.policy == ThreadPerCall {
+		err = s.exec(ctx, true, begin)
+	} else if err = s.attach(ctx); err == nil {
+		err = s.exec(context.Background(), true, begin)
+	}
 	if err != nil {
+		libpam.Unregister(s.id)
 		return nil, fmt.Errorf("pam: start: %w", err)
 	}
-	s.id = libpam.Register(s)
-	s.w = acquireWorker()
-	var rc int
-	var op string
-	s.w.work <- func() {
-		defer releaseSlot()
-		op = "start"
-		s.pamh, rc = l.Start(serviceC, userC, confC, s.id)
-		if rc != 0 {
-			return
-		}
-		for i, it := range items {
-			if itemC[i] == nil {
-				continue
-			}
-			n, _ := l.NativeItem(it.it)
-			if rc = l.SetItemString(s.pamh, n, itemC[i]); rc != 0 {
-				op = "set " + it.tag
-				return
-			}
-		}
-		if !s.blockDelay && l.Has(libpam.FeatureFailDelay) {
-			n, _ := l.NativeItem(libpam.ItemFailDelay)
-			if rc = l.InstallDelay(s.pamh, n); rc != 0 {
-				op = "set fail delay"
-			}
-		}
-	}
-	<-s.w.done
-	if rc != 0 {
-		e := s.newError(op, rc, nil)
-		if s.pamh != 0 {
-			s.w.work <- func() { l.End(s.pamh, rc) }
-			<-s.w.done
-		}
+	if e != nil {
 		s.release()
 		return nil, e
 	}
 	h := &Handle{s: s}
-	runtime.AddCleanup(h, func(s *state) { go s.close() }, s)
+	// The cleanup does not cancel: a method of an unreachable Handle may
+	// still be running, and it finishes first.
+	runtime.AddCleanup(h, func(s *state) { go s.close(false) }, s)
 	return h, nil
+}
+
+// startItem is an item Config sets at the start of a transaction.
+type startItem struct {
+	it  libpam.Item
+	tag string
+}
+
+// begin runs pam_start and sets the initial items, on the transaction's
+// thread. It returns the failing status and the step that failed.
+func (s *state) begin(service, user, confdir []byte, items []startItem, values [][]byte) (int, string) {
+	l := s.lib
+	var rc int
+	if s.pamh, rc = l.Start(service, user, confdir, s.id); rc != 0 {
+		return rc, "start"
+	}
+	for i, it := range items {
+		if values[i] == nil {
+			continue
+		}
+		n, _ := l.NativeItem(it.it)
+		if rc = l.SetItemString(s.pamh, n, values[i]); rc != 0 {
+			return rc, "set " + it.tag
+		}
+	}
+	if !s.blockDelay && l.Has(libpam.FeatureFailDelay) {
+		n, _ := l.NativeItem(libpam.ItemFailDelay)
+		if rc = l.InstallDelay(s.pamh, n); rc != 0 {
+			return rc, "set fail delay"
+		}
+	}
+	return 0, ""
 }
 
 // release gives back what the state holds besides the PAM handle.
@@ -189,77 +214,36 @@ func (s *state) release() {
 	s.detach()
 }
 
-// thread returns the worker that runs the transaction's calls, taking one
-// from the pool if the handle gave its own back while waiting out a fail
-// delay. The caller holds s.mu.
-func (s *state) thread() *worker {
-	if s.w == nil {
-		s.w = acquireWorker()
+// lock takes s.mu for a method of the handle and returns the error that
+// method must return at once instead: the handle is closed or closing, or the
+// method was called from inside one of the handle's own callbacks, where
+// taking s.mu would deadlock.
+func (s *state) lock() error {
+	if s.inCallback.Load() && onCallThread(s) {
+		return ErrReentrant
 	}
-	return s.w
-}
-
-// detach gives the handle's worker back. The caller holds s.mu.
-func (s *state) detach() {
-	if s.w != nil {
-		s.w.release(!s.dirtyTID)
-		s.w = nil
-	}
-}
-
-// usable returns the error for a call on a closed handle.
-func (s *state) usable() error {
-	return s.closed
-}
-
-// abandonGrace is how long exec still waits for a PAM call after its context
-// ended, since a conversation that sees the context end makes the module
-// return almost at once.
-const abandonGrace = 20 * time.Millisecond
-
-// exec runs f on the transaction's thread and waits for it. When ctx ends
-// first the handle is abandoned: exec returns at once, the call goes on in C,
-// and the transaction is ended when it returns. The caller holds s.mu.
-func (s *state) exec(ctx context.Context, f func()) error {
-	releaseSlot, err := acquireSlot(ctx)
-	if err != nil {
+	s.mu.Lock()
+	if s.closed != nil {
+		err := s.closed
+		s.mu.Unlock()
 		return err
 	}
-	w := s.thread()
-	w.work <- func() { defer releaseSlot(); f() }
-	select {
-	case <-w.done:
-		return nil
-	case <-ctx.Done():
-		// A conversation that fails because the context ended lets the
-		// module return at once; prefer its result to abandoning.
-		select {
-		case <-w.done:
-			return nil
-		case <-time.After(abandonGrace):
-		}
+	if s.closing.Load() {
+		s.mu.Unlock()
+		return ErrClosed
 	}
-	cause := context.Cause(ctx)
-	s.closed = fmt.Errorf("%w: abandoned while a PAM call was running: %w", ErrClosed, cause)
-	go func() {
-		<-w.done
-		w.work <- func() { s.lib.End(s.pamh, s.last) }
-		<-w.done
-		s.dirtyTID = true // the thread's state after an abandoned call is unknown
-		s.release()
-	}()
-	return cause
+	return nil
 }
 
 // withOp prepares an operation's context: Close cancels it with ErrClosed.
 func (s *state) withOp(ctx context.Context) (context.Context, func()) {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	s.cancelMu.Lock()
 	s.cancelOp = cancel
 	s.cancelMu.Unlock()
+	if s.closing.Load() {
+		cancel(ErrClosed)
+	}
 	return ctx, func() {
 		s.cancelMu.Lock()
 		s.cancelOp = nil
@@ -271,12 +255,13 @@ func (s *state) withOp(ctx context.Context) (context.Context, func()) {
 // do runs f, a short call on the transaction's thread, for a method that
 // takes no context.
 func (s *state) do(f func()) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.usable(); err != nil {
+	if err := s.lock(); err != nil {
 		return err
 	}
-	return s.exec(context.Background(), f)
+	defer s.mu.Unlock()
+	ctx, done := s.withOp(context.Background())
+	defer done()
+	return s.exec(ctx, true, f)
 }
 
 // newError builds the error of a failed call with native status rc. It must
@@ -297,11 +282,15 @@ func (s *state) newError(op string, rc int, cause error) *Error {
 
 // operation runs one of the six PAM operations.
 func (s *state) operation(ctx context.Context, op libpam.Op, name string, flags Flags) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.usable(); err != nil {
+	if err := s.lock(); err != nil {
 		return err
 	}
+	defer s.mu.Unlock()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	// A call whose context can never end need not be abandonable.
+	inline := ctx.Done() == nil
 	ctx, done := s.withOp(ctx)
 	defer done()
 	s.opCtx, s.convErr, s.delayed = ctx, nil, false
@@ -314,26 +303,33 @@ func (s *state) operation(ctx context.Context, op libpam.Op, name string, flags 
 	}
 	var rc int
 	var e *Error
-	err := s.exec(ctx, func() {
+	err := s.exec(ctx, inline, func() {
 		rc = s.lib.Call(s.pamh, op, native)
-		if op != libpam.OpAcctMgmt && op != libpam.OpOpenSession && op != libpam.OpCloseSession && !s.elevated {
+		if op != libpam.OpAcctMgmt && op != libpam.OpOpenSession && op != libpam.OpCloseSession && !s.elevated.Load() {
 			s.scrub()
 		}
 		if rc != 0 {
 			e = s.newError(name, rc, nil)
 		}
 	})
-	s.opCtx = nil
 	if err != nil {
+		// An abandoned call still runs on the transaction's thread, which
+		// owns opCtx and convErr now.
 		return fmt.Errorf("pam: %s %s via %s: %w", name, s.user, s.service, err)
 	}
+	s.opCtx = nil
 	s.last = rc
 	convErr := s.convErr
 	s.convErr = nil
 	if e != nil {
 		e.Err = convErr
-		if e.Err == nil && ctx.Err() != nil {
-			e.Err = context.Cause(ctx)
+		if cause := context.Cause(ctx); cause != nil && !errors.Is(convErr, cause) {
+			// The conversation saw the context end (it may report only
+			// context.Canceled): say why it ended, such as ErrClosed.
+			if convErr != nil {
+				cause = fmt.Errorf("%w: %w", cause, convErr)
+			}
+			e.Err = cause
 		}
 	}
 	delayErr := s.applyDelay(ctx, rc, e)
@@ -439,33 +435,43 @@ func (h *Handle) ChangeAuthTok(ctx context.Context, flags Flags) error {
 
 // Close ends the transaction (pam_end) with the status of the last operation.
 // An operation in progress on another goroutine is cancelled (it returns an
-// error matching ErrClosed) and Close waits for it. Close is idempotent: later
-// calls return nil, and every other method returns ErrClosed.
+// error matching ErrClosed), operations waiting to start are refused, and
+// Close waits for the running one to return. Close is idempotent: later calls
+// return nil, and every other method returns ErrClosed. A handle abandoned
+// because a context ended while a module was blocked in C is already closed:
+// Close returns at once, and the transaction is ended when the C call
+// returns.
 func (h *Handle) Close() error {
-	return h.s.close()
+	return h.s.close(true)
 }
 
-func (s *state) close() error {
-	s.cancelMu.Lock()
-	if s.cancelOp != nil {
-		s.cancelOp(ErrClosed)
+// close ends the transaction. With cancel it first interrupts what runs; the
+// runtime cleanup of a dropped Handle does not, since a method of the Handle
+// may still be running.
+func (s *state) close(cancel bool) error {
+	if s.inCallback.Load() && onCallThread(s) {
+		return ErrReentrant
 	}
-	s.cancelMu.Unlock()
+	if cancel {
+		s.closing.Store(true)
+		s.cancelMu.Lock()
+		if s.cancelOp != nil {
+			s.cancelOp(ErrClosed)
+		}
+		s.cancelMu.Unlock()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed != nil {
 		return nil
 	}
 	s.closed = ErrClosed
-	var rc int
 	var e *Error
-	w := s.thread()
-	w.work <- func() {
-		if rc = s.lib.End(s.pamh, s.last); rc != 0 {
+	s.endCall(func() {
+		if rc := s.lib.End(s.pamh, s.last); rc != 0 {
 			e = s.newError("end", rc, nil)
 		}
-	}
-	<-w.done
+	})
 	s.pamh = 0
 	s.release()
 	if e != nil {

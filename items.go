@@ -123,7 +123,9 @@ func (s *state) setItem(op string, set func() int) error {
 
 // SetAuthTok sets PAM_AUTHTOK, the token modules that honour use_first_pass
 // or try_first_pass check instead of prompting. The copy gopam makes for C is
-// wiped; tok stays the caller's. Nil clears the item.
+// wiped; tok stays the caller's. Nil clears the item. Linux-PAM lets only
+// modules set the tokens: from an application it fails with ErrBadItem, and
+// the password must come through the conversation (Answers) instead.
 func (h *Handle) SetAuthTok(tok []byte) error {
 	return h.s.setSecret(libpam.ItemAuthTok, "PAM_AUTHTOK", tok)
 }
@@ -214,29 +216,25 @@ func (h *Handle) SetConversation(c Conversation) error {
 // Elevated reports whether the handle keeps sensitive variables in the PAM
 // environment (see SetElevated).
 func (h *Handle) Elevated() bool {
-	s := h.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.elevated
+	return h.s.elevated.Load()
 }
 
 // SetElevated controls scrubbing. By default gopam removes the variables named
 // by Config.SensitiveEnv from the PAM environment after Authenticate, the
 // credential operations and ChangeAuthTok, since modules may leave passwords
-// there. A program running
-// with effective user ID 0 may set elevated to keep them (for modules that
-// read them again in EstablishCredentials); for anyone else SetElevated(true)
-// fails with an error matching os.ErrPermission (syscall.EACCES).
+// there. A program running with effective user ID 0 may set elevated to keep
+// them (for modules that read them again in EstablishCredentials); for anyone
+// else SetElevated(true) fails with an error matching os.ErrPermission
+// (syscall.EACCES).
 func (h *Handle) SetElevated(on bool) error {
 	s := h.s
 	if on && os.Geteuid() != 0 {
 		return fmt.Errorf("pam: set elevated: needs effective user ID 0: %w", syscall.EACCES)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed != nil {
-		return s.closed
+	if err := s.lock(); err != nil {
+		return err
 	}
-	s.elevated = on
+	defer s.mu.Unlock()
+	s.elevated.Store(on)
 	return nil
 }

@@ -25,13 +25,28 @@ import (
 // conversation is the default one.
 const childEnv = "GOPAM_TEST_TERMINAL_CHILD"
 
+// threadsEnv names the environment variable that runs the suite under the
+// ThreadPerCall policy: GOPAM_TEST_THREADS=per-call.
+const threadsEnv = "GOPAM_TEST_THREADS"
+
 func TestMain(m *testing.M) {
+	switch v := os.Getenv(threadsEnv); v {
+	case "", "per-handle":
+	case "per-call":
+		pam.SetDefaultThreads(pam.ThreadPerCall)
+	default:
+		fmt.Fprintf(os.Stderr, "%s=%q: want per-handle or per-call\n", threadsEnv, v)
+		os.Exit(2)
+	}
 	if dir := os.Getenv(childEnv); dir != "" {
 		terminalChild(dir)
 		return
 	}
 	os.Exit(m.Run())
 }
+
+// perCallSuite reports whether the suite runs under ThreadPerCall.
+func perCallSuite() bool { return os.Getenv(threadsEnv) == "per-call" }
 
 // terminalChild authenticates with the zero Config's conversation.
 func terminalChild(confdir string) {

@@ -19,8 +19,11 @@ import (
 
 // TestOneThreadPerHandle calls every operation of one handle from a
 // different goroutine, each locked to its own thread, and checks with thread
-// ids recorded by the C module and by the conversation that every PAM call and
-// callback ran on one thread, which is none of the callers'.
+// ids recorded by the C module and by the conversation where each call and
+// its callbacks ran. Under ThreadPerHandle that is one thread, none of the
+// callers'. Under ThreadPerCall (GOPAM_TEST_THREADS=per-call) each call runs
+// on its caller's own thread, until the first credential call pins the
+// handle to one dedicated thread.
 func TestOneThreadPerHandle(t *testing.T) {
 	st := pamtest.New(t)
 	mod := testmodule.Build(t)
@@ -29,18 +32,16 @@ func TestOneThreadPerHandle(t *testing.T) {
 	svc := st.Service("tids",
 		"auth required "+args, "account required "+args,
 		"session required "+args, "password required "+args)
-	var convMu sync.Mutex
-	var convTIDs []int
+	var convTID int
 	conv := pam.ConversationFunc(func(_ context.Context, msgs []pam.Message) ([]pam.Response, error) {
-		convMu.Lock()
-		convTIDs = append(convTIDs, syscall.Gettid())
-		convMu.Unlock()
+		convTID = syscall.Gettid()
 		return make([]pam.Response, len(msgs)), nil
 	})
 	h, err := pam.Start(pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: conv})
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer h.Close()
 	ctx := context.Background()
 	ops := []func() error{
 		func() error { return h.Authenticate(ctx, 0) },
@@ -52,49 +53,59 @@ func TestOneThreadPerHandle(t *testing.T) {
 		func() error { return h.CloseSession(ctx, 0) },
 		func() error { return h.DeleteCredentials(ctx, 0) },
 	}
+	const firstPinned = 2 // EstablishCredentials
+	read := 0
 	callers := map[int]bool{}
-	for _, op := range ops {
-		tid := make(chan int)
+	var ran []int // the one thread each call ran on
+	for i, op := range ops {
+		caller := make(chan int)
 		go func() {
 			runtime.LockOSThread() // so that the caller surely is a thread of its own
 			if err := op(); err != nil {
 				t.Error(err)
 			}
-			tid <- syscall.Gettid()
+			caller <- syscall.Gettid()
 		}()
-		callers[<-tid] = true
-	}
-	if err := h.Close(); err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(tids)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Fields(string(data))
-	if len(lines) < 2*len(ops) {
-		t.Fatalf("tid file has %d fields, want one line per call:\n%s", len(lines), data)
-	}
-	all := map[int]bool{}
-	for i := 1; i < len(lines); i += 2 {
-		n, err := strconv.Atoi(lines[i])
+		c := <-caller
+		callers[c] = true
+		data, err := os.ReadFile(tids)
 		if err != nil {
 			t.Fatal(err)
 		}
-		all[n] = true
+		fields := strings.Fields(string(data[read:]))
+		read = len(data)
+		if len(fields) == 0 {
+			t.Fatalf("op %d left no thread id", i)
+		}
+		threads := map[int]bool{convTID: true}
+		for j := 1; j < len(fields); j += 2 {
+			n, err := strconv.Atoi(fields[j])
+			if err != nil {
+				t.Fatal(err)
+			}
+			threads[n] = true
+		}
+		if len(threads) != 1 {
+			t.Fatalf("op %d and its conversation ran on threads %v, want one", i, threads)
+		}
+		for tid := range threads {
+			ran = append(ran, tid)
+			perCallInline := perCallSuite() && i < firstPinned
+			if perCallInline && tid != c {
+				t.Errorf("per call: op %d ran on thread %d, want its caller's %d", i, tid, c)
+			}
+			if !perCallInline && tid == c {
+				t.Errorf("op %d ran on its caller's thread %d, want the handle's own", i, tid)
+			}
+		}
 	}
-	for _, n := range convTIDs {
-		all[n] = true
+	from := 0
+	if perCallSuite() {
+		from = firstPinned
 	}
-	if len(convTIDs) < len(ops) {
-		t.Errorf("%d conversation calls, want at least %d", len(convTIDs), len(ops))
-	}
-	if len(all) != 1 {
-		t.Fatalf("the handle's calls ran on threads %v, want one", all)
-	}
-	for tid := range all {
-		if callers[tid] {
-			t.Errorf("the handle ran on caller thread %d", tid)
+	for i := from; i < len(ran); i++ {
+		if ran[i] != ran[from] {
+			t.Fatalf("calls ran on threads %v, want one from call %d on", ran, from)
 		}
 	}
 	if len(callers) < 2 {
