@@ -1,0 +1,194 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/gopam/pam"
+	mpam "github.com/msteinert/pam/v2"
+)
+
+// A txnCase is one kind of transaction: Start, one operation, End.
+type txnCase struct {
+	name    string
+	service string
+	op      int // opAuth or opChauthtok
+	fails   bool
+}
+
+// gopamConv answers every prompt with benchAnswer, in a fresh slice gopam may
+// wipe, and other messages with nothing.
+var gopamConv = pam.ConversationFunc(func(_ context.Context, msgs []pam.Message) ([]pam.Response, error) {
+	rs := make([]pam.Response, len(msgs))
+	for i, m := range msgs {
+		if m.Style.IsPrompt() {
+			rs[i].Data = []byte(benchAnswer)
+		}
+	}
+	return rs, nil
+})
+
+// msteinertConv does the same for msteinert/pam, one message at a time.
+var msteinertConv = mpam.ConversationFunc(func(s mpam.Style, _ string) (string, error) {
+	if s == mpam.PromptEchoOff || s == mpam.PromptEchoOn {
+		return benchAnswer, nil
+	}
+	return "", nil
+})
+
+// gopamTxn runs one transaction of c with gopam's default settings and
+// context.Background().
+func gopamTxn(s *stacks, c txnCase) error { return gopamTxnCtx(context.Background(), s, c) }
+
+// gopamCtxTxn runs one transaction of c under a cancellable context with a
+// deadline, as a server handling a request would.
+func gopamCtxTxn(s *stacks, c txnCase) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return gopamTxnCtx(ctx, s, c)
+}
+
+func gopamTxnCtx(ctx context.Context, s *stacks, c txnCase) error {
+	h, err := pam.StartContext(ctx, pam.Config{Service: c.service, User: benchUser, Conv: gopamConv, ConfDir: s.dir})
+	if err != nil {
+		return err
+	}
+	if c.op == opChauthtok {
+		err = h.ChangeAuthTok(ctx, 0)
+	} else {
+		err = h.Authenticate(ctx, 0)
+	}
+	if cerr := h.Close(); err == nil {
+		err = cerr
+	}
+	return expect(c, err, pam.ErrAuth)
+}
+
+// msteinertTxn runs one transaction of c with msteinert/pam.
+func msteinertTxn(s *stacks, c txnCase) error {
+	t, err := mpam.StartConfDir(c.service, benchUser, msteinertConv, s.dir)
+	if err != nil {
+		return err
+	}
+	if c.op == opChauthtok {
+		err = t.ChangeAuthTok(0)
+	} else {
+		err = t.Authenticate(0)
+	}
+	if eerr := t.End(); err == nil {
+		err = eerr
+	}
+	return expect(c, err, mpam.ErrAuth)
+}
+
+// expect turns the outcome of a transaction into an error when it is not the
+// one the case expects.
+func expect(c txnCase, err, authErr error) error {
+	if !c.fails {
+		return err
+	}
+	if errors.Is(err, authErr) {
+		return nil
+	}
+	return fmt.Errorf("%s: want an authentication error, got %v", c.name, err)
+}
+
+// goLoop runs n transactions with one of the Go implementations.
+func goLoop(txn func(*stacks, txnCase) error, s *stacks, c txnCase, n int) error {
+	for range n {
+		if err := txn(s, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// An impl runs n transactions of its case in a row on the calling goroutine
+// (workers == 1) or spread over workers goroutines or threads.
+type impl struct {
+	name string
+	run  func(n, workers int) error
+}
+
+func cExpect(c txnCase) int {
+	if c.fails {
+		return cAuthErr
+	}
+	return cSuccess
+}
+
+// implsFor returns the implementations measured for c: the C loop (one
+// foreign call per batch), the C transaction called once per transaction and
+// once per PAM call from Go, gopam and msteinert/pam.
+func implsFor(s *stacks, c txnCase, withVariants bool) []impl {
+	out := allImplsFor(s, c, withVariants)
+	if len(onlyImpls) > 0 {
+		out = slices.DeleteFunc(out, func(im impl) bool { return !slices.Contains(onlyImpls, im.name) })
+	}
+	return out
+}
+
+// onlyImpls, when not empty, restricts the timing cases to these
+// implementations (-impls).
+var onlyImpls []string
+
+func allImplsFor(s *stacks, c txnCase, withVariants bool) []impl {
+	ct := newCTxn(s, c.service, c.op, cExpect(c))
+	goPar := func(txn func(*stacks, txnCase) error) func(n, workers int) error {
+		return func(n, workers int) error {
+			if workers == 1 {
+				return goLoop(txn, s, c, n)
+			}
+			errs := make(chan error, workers)
+			for range workers {
+				go func() { errs <- goLoop(txn, s, c, n) }()
+			}
+			var all []error
+			for range workers {
+				all = append(all, <-errs)
+			}
+			return errors.Join(all...)
+		}
+	}
+	out := []impl{
+		{"c", func(n, workers int) error {
+			var bad int
+			if workers == 1 {
+				bad = ct.loop(n)
+			} else {
+				bad = ct.parallel(n, workers)
+			}
+			if bad != 0 {
+				return fmt.Errorf("%s: C: %d unexpected statuses", c.name, bad)
+			}
+			return nil
+		}},
+		{"gopam", goPar(gopamTxn)},
+		{"msteinert", goPar(msteinertTxn)},
+	}
+	if withVariants {
+		out = append(out,
+			impl{"gopam_ctx", goPar(gopamCtxTxn)},
+			impl{"c_txn", func(n, _ int) error {
+				for range n {
+					if !ct.one() {
+						return fmt.Errorf("%s: C (per transaction): unexpected status", c.name)
+					}
+				}
+				return nil
+			}},
+			impl{"c_call", func(n, _ int) error {
+				for range n {
+					if !ct.split() {
+						return fmt.Errorf("%s: C (per call): unexpected status", c.name)
+					}
+				}
+				return nil
+			}},
+		)
+	}
+	return out
+}

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"fmt"
+	"runtime"
+	"slices"
+	"time"
+)
+
+// timingResult holds the median ns per transaction of each implementation.
+type timingResult map[string]float64
+
+// variantOrder is the order implementations are printed and compared in.
+var variantOrder = []string{"c", "c_txn", "c_call", "gopam", "gopam_ctx", "msteinert"}
+
+// timeCase measures c sequentially: reps repetitions of n transactions per
+// implementation, the implementations interleaved (rotated each repetition)
+// so that drift spreads over all of them.
+func timeCase(s *stacks, c txnCase, st settings) (timingResult, error) {
+	m := startMeter()
+	impls := implsFor(s, c, true)
+	slices.SortFunc(impls, func(a, b impl) int {
+		return slices.Index(variantOrder, a.name) - slices.Index(variantOrder, b.name)
+	})
+	for _, im := range impls {
+		if err := im.run(max(st.n/10, 50), 1); err != nil {
+			return nil, err
+		}
+	}
+	samples := map[string][]float64{}
+	for r := range st.reps {
+		for k := range impls {
+			im := impls[(k+r)%len(impls)]
+			runtime.GC()
+			t0 := time.Now()
+			if err := im.run(st.n, 1); err != nil {
+				return nil, err
+			}
+			samples[im.name] = append(samples[im.name], float64(time.Since(t0).Nanoseconds())/float64(st.n))
+		}
+	}
+	res := timingResult{}
+	for _, im := range impls {
+		xs := samples[im.name]
+		m := median(xs)
+		res[im.name] = m
+		emit(obj{{"case", c.name}, {"impl", im.name}, {"ns_per_txn", round(m, 0)},
+			{"min_ns", round(slices.Min(xs), 0)}, {"max_ns", round(slices.Max(xs), 0)},
+			{"reps", st.reps}, {"n", st.n}, {"note", implNote[im.name]}})
+	}
+	// Ratios are medians of the ratios within each repetition, where the
+	// implementations ran back to back, which cancels slow drift (and the
+	// load of other processes) better than a ratio of medians.
+	paired := func(a, b string) float64 {
+		xs, ys := samples[a], samples[b]
+		if len(xs) == 0 || len(ys) != len(xs) {
+			return 0
+		}
+		rs := make([]float64, len(xs))
+		for i := range xs {
+			rs[i] = xs[i] / ys[i]
+		}
+		return round(median(rs), 3)
+	}
+	ratio := obj{{"case", c.name}}
+	for _, name := range variantOrder[1:] {
+		if _, ok := samples[name]; ok {
+			ratio = append(ratio, kv{"ratio_" + name + "_c", paired(name, "c")})
+		}
+	}
+	ratio = append(ratio, kv{"ratio_gopam_msteinert", paired("gopam", "msteinert")},
+		kv{"ratio_gopam_c_call", paired("gopam", "c_call")}, kv{"ratio_gopam_c_txn", paired("gopam", "c_txn")},
+		kv{"other_cpu_pct", m.otherPct()})
+	emit(ratio)
+	for _, name := range variantOrder[1:] {
+		res["ratio_"+name+"_c"] = paired(name, "c")
+	}
+	return res, nil
+}
+
+var implNote = map[string]string{
+	"c":         "C loop, one foreign call per batch",
+	"c_txn":     "C transaction, one foreign call per transaction",
+	"c_call":    "C, one foreign call per PAM call (start, op, end) from one goroutine",
+	"gopam":     "github.com/gopam/pam, default settings, context.Background()",
+	"gopam_ctx": "github.com/gopam/pam, default settings, a cancellable context with a deadline",
+	"msteinert": "github.com/msteinert/pam/v2",
+}
+
+// parallelResult holds, per implementation, the throughput scaling from one
+// worker to two.
+type parallelResult map[string]float64
+
+// parallelCase measures permit with one and with two workers (goroutines, or
+// C threads for c) and reports the throughput ratio per implementation.
+func parallelCase(s *stacks, st settings) (parallelResult, error) {
+	m := startMeter()
+	c := txnCase{name: "parallel", service: svcPermit, op: opAuth}
+	impls := implsFor(s, c, false)
+	for _, im := range impls {
+		if err := im.run(50, 2); err != nil {
+			return nil, err
+		}
+	}
+	tput := map[string]map[int][]float64{}
+	scal := map[string][]float64{} // per repetition: 2 workers / 1 worker, measured back to back
+	for r := range st.reps {
+		for k := range impls {
+			im := impls[(k+r)%len(impls)]
+			if tput[im.name] == nil {
+				tput[im.name] = map[int][]float64{}
+			}
+			ws := []int{1, 2}
+			if r%2 == 1 {
+				ws = []int{2, 1}
+			}
+			for _, w := range ws {
+				runtime.GC()
+				t0 := time.Now()
+				if err := im.run(st.parN, w); err != nil {
+					return nil, err
+				}
+				el := time.Since(t0).Seconds()
+				tput[im.name][w] = append(tput[im.name][w], float64(w*st.parN)/el)
+			}
+			t := tput[im.name]
+			scal[im.name] = append(scal[im.name], t[2][len(t[2])-1]/t[1][len(t[1])-1])
+		}
+	}
+	res := parallelResult{}
+	ratio := obj{{"case", "parallel"}}
+	for _, im := range impls {
+		t1, t2 := median(tput[im.name][1]), median(tput[im.name][2])
+		sc := median(scal[im.name])
+		res[im.name] = sc
+		emit(obj{{"case", "parallel"}, {"impl", im.name},
+			{"txn_per_s_1", round(t1, 0)}, {"txn_per_s_2", round(t2, 0)},
+			{"ns_per_txn_1", round(1e9/t1, 0)}, {"ns_per_txn_2", round(1e9/t2, 0)},
+			{"scaling_2_1", round(sc, 3)}, {"scaling_min", round(slices.Min(scal[im.name]), 3)},
+			{"scaling_max", round(slices.Max(scal[im.name]), 3)}, {"reps", st.reps}, {"n_per_worker", st.parN}})
+		ratio = append(ratio, kv{"scaling_" + im.name, round(sc, 3)})
+		res[im.name+"_t2"] = t2
+	}
+	ratio = append(ratio, kv{"ratio_gopam_c_2workers", round(res["c_t2"]/res["gopam_t2"], 3)},
+		kv{"ratio_msteinert_c_2workers", round(res["c_t2"]/res["msteinert_t2"], 3)}, kv{"other_cpu_pct", m.otherPct()})
+	emit(ratio)
+	if len(res) == 0 {
+		return nil, fmt.Errorf("parallel: no result")
+	}
+	return res, nil
+}
