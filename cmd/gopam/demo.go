@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 
@@ -157,21 +156,14 @@ func currentUser() string {
 }
 
 // moduleDir finds the directory of the system's PAM modules: dir if given,
-// else the first usual place that holds pam_permit.so. It checks that the
-// demo's modules are all there.
+// else pam.ModuleDir. It checks that the demo's modules are all there.
 func moduleDir(dir string) (string, error) {
-	var searched []string
 	if dir == "" {
-		for _, d := range moduleDirCandidates() {
-			searched = append(searched, d)
-			if exists(filepath.Join(d, "pam_permit.so")) {
-				dir = d
-				break
-			}
+		d, err := pam.ModuleDir()
+		if err != nil {
+			return "", fmt.Errorf("%v; name one with --module-dir", err)
 		}
-		if dir == "" {
-			return "", fmt.Errorf("no PAM module directory found (looked in %s); name one with --module-dir", strings.Join(searched, ", "))
-		}
+		dir = d
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
@@ -183,25 +175,4 @@ func moduleDir(dir string) (string, error) {
 		}
 	}
 	return abs, nil
-}
-
-// moduleDirCandidates lists where Linux distributions and the BSDs put PAM
-// modules, most specific first.
-func moduleDirCandidates() []string {
-	triplets := map[string]string{
-		"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu", "386": "i386-linux-gnu",
-		"arm": "arm-linux-gnueabihf", "ppc64le": "powerpc64le-linux-gnu", "s390x": "s390x-linux-gnu",
-		"riscv64": "riscv64-linux-gnu", "mips64le": "mips64el-linux-gnuabi64", "loong64": "loongarch64-linux-gnu",
-	}
-	var c []string
-	if t, ok := triplets[runtime.GOARCH]; ok {
-		c = append(c, "/lib/"+t+"/security", "/usr/lib/"+t+"/security")
-	}
-	c = append(c, "/lib64/security", "/usr/lib64/security", "/lib/security", "/usr/lib/security", "/usr/lib")
-	for _, pattern := range []string{"/lib/*/security", "/usr/lib/*/security"} {
-		if m, err := filepath.Glob(pattern); err == nil {
-			c = append(c, m...)
-		}
-	}
-	return c
 }

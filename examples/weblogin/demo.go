@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"text/template"
+
+	"github.com/gopam/pam"
 )
 
 // The demo stack, embedded so that `go run .` works without any setup.
@@ -28,40 +30,20 @@ const (
 // demoModules are the stock Linux-PAM modules the demo stack uses.
 var demoModules = []string{"pam_echo.so", "pam_stress.so", "pam_exec.so", "pam_deny.so", "pam_permit.so"}
 
-// moduleDirGlobs lists, in probing order, where distributions install PAM
-// modules.
-var moduleDirGlobs = []string{
-	"/lib/*-linux-gnu*/security",
-	"/usr/lib/*-linux-gnu*/security",
-	"/lib/security",
-	"/usr/lib/security",
-	"/lib64/security",
-	"/usr/lib64/security",
-}
-
-// findModuleDir returns the first directory that holds every module the
-// demo needs. Module paths in the stack are absolute, so nothing is looked
-// up relative to /etc.
+// findModuleDir returns the system's PAM module directory, checking that it
+// holds every module the demo needs. Module paths in the stack are absolute,
+// so nothing is looked up relative to /etc.
 func findModuleDir() (string, error) {
-	var looked []string
-	for _, g := range moduleDirGlobs {
-		dirs, _ := filepath.Glob(g)
-		for _, dir := range dirs {
-			looked = append(looked, dir)
-			ok := true
-			for _, m := range demoModules {
-				if fi, err := os.Stat(filepath.Join(dir, m)); err != nil || !fi.Mode().IsRegular() {
-					ok = false
-					break
-				}
-			}
-			if ok {
-				return dir, nil
-			}
+	dir, err := pam.ModuleDir()
+	if err != nil {
+		return "", fmt.Errorf("%w; on Debian install package libpam-modules", err)
+	}
+	for _, m := range demoModules {
+		if fi, err := os.Stat(filepath.Join(dir, m)); err != nil || !fi.Mode().IsRegular() {
+			return "", fmt.Errorf("%s has no %s; on Debian install package libpam-modules", dir, m)
 		}
 	}
-	return "", fmt.Errorf("no PAM module directory holds %s (looked in %s); on Debian install package libpam-modules",
-		strings.Join(demoModules, ", "), strings.Join(looked, ", "))
+	return dir, nil
 }
 
 // writeDemoStack writes the demo stack into dir: the service file

@@ -14,6 +14,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"unsafe"
 
 	"github.com/ebitengine/purego"
 )
@@ -39,6 +40,7 @@ type Lib struct {
 	failDelay, unsetenv, setenv, openpamV uintptr
 
 	malloc, calloc, free uintptr
+	dladdr               uintptr
 
 	convTrampoline  uintptr
 	delayTrampoline uintptr
@@ -122,6 +124,7 @@ func load() (*Lib, error) {
 			return nil, fmt.Errorf("%s has no symbol %s", path, r.name)
 		}
 	}
+	l.dladdr = sym(ch, "dladdr")
 	l.startConfdir = sym(ph, "pam_start_confdir")
 	l.failDelay = sym(ph, "pam_fail_delay")
 	l.unsetenv = sym(ph, "pam_unsetenv")
@@ -185,4 +188,26 @@ func (l *Lib) Features() []Feature {
 		}
 	}
 	return out
+}
+
+// dlInfo mirrors Dl_info, which dladdr fills.
+type dlInfo struct {
+	fname unsafe.Pointer
+	fbase unsafe.Pointer
+	sname unsafe.Pointer
+	saddr unsafe.Pointer
+}
+
+// File returns the absolute path of the libpam file that was loaded, as the
+// dynamic linker resolved it, or Path when dladdr cannot tell.
+func (l *Lib) File() string {
+	if l.dladdr == 0 {
+		return l.Path
+	}
+	var info dlInfo
+	r, _, _ := purego.SyscallN(l.dladdr, l.start, uintptr(unsafe.Pointer(&info)))
+	if r == 0 || info.fname == nil {
+		return l.Path
+	}
+	return goString(info.fname)
 }
