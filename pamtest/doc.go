@@ -11,7 +11,10 @@
 // Debian package that ships it. Data files for modules (pam_userdb databases,
 // pam_matrix password files, pam_exec scripts) are written next to the
 // configuration directory, and CompileModule builds a PAM module from C
-// source once per test binary.
+// source once per test binary. Host builds a small PAM application in C that
+// runs operations against a stack and prints a transcript of the
+// conversation and the results, for testing modules from outside the test
+// process.
 //
 // The kit needs no privileges: everything it writes lives under
 // testing.TB.TempDir and is removed when the test ends.
@@ -26,6 +29,8 @@
 //			"account required pam_permit.so",
 //		)
 //		// Start a transaction for service svc with s.Dir() as the
-//		// configuration directory, then authenticate alice.
+//		// configuration directory and authenticate alice, for example
+//		// with the host, whose transcript then holds "auth 0":
+//		out, err := exec.Command(pamtest.Host(t), "-a", "secret", s.Dir(), svc, "alice", "auth").Output()
 //	}
 package pamtest

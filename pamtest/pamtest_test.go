@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ const (
 	codePermDenied  = 6
 	codeAuthErr     = 7
 	codeUserUnknown = 10
+	codeConvErr     = 19
 	codeAbort       = 26
 )
 
@@ -309,27 +311,32 @@ func TestPamtesterThroughWrapper(t *testing.T) {
 	}
 }
 
-// host compiles testdata/host.c once per process and returns a function
-// that runs it against a stack and returns its standard output.
+// runHost runs the host bin with args, feeding stdin to its prompts, and
+// returns its standard output and exit status.
+func runHost(t *testing.T, bin, stdin string, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatalf("running host: %v", err)
+	}
+	return string(out), cmd.ProcessState.ExitCode()
+}
+
+// host compiles the host with Host and returns a function that runs it
+// against a stack, feeding stdin to its prompts, and returns its standard
+// output.
 func host(t *testing.T) func(s *Stack, stdin, service, user string, ops ...string) string {
 	t.Helper()
-	src, err := os.ReadFile(filepath.Join("testdata", "host.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := CompileProgram(t, "host", string(src))
+	bin := Host(t)
 	return func(s *Stack, stdin, service, user string, ops ...string) string {
 		t.Helper()
-		cmd := exec.Command(bin, append([]string{s.Dir(), service, user}, ops...)...)
-		cmd.Stdin = strings.NewReader(stdin)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		var exit *exec.ExitError
-		if err != nil && !errors.As(err, &exit) {
-			t.Fatalf("running host: %v", err)
-		}
-		return string(out)
+		out, _ := runHost(t, bin, stdin, append([]string{s.Dir(), service, user}, ops...)...)
+		return out
 	}
 }
 
@@ -364,9 +371,9 @@ func TestConfdirHost(t *testing.T) {
 	// A relative include must land in the stack, not in /etc/pam.d.
 	s.Service("common", "auth required pam_echo.so included from common", "auth required pam_permit.so")
 	s.Service("main", "auth include common")
-	wantLines(t, run(s, "", "main", "alice", "auth"), "info: included from common", "auth 0")
+	wantLines(t, run(s, "", "main", "alice", "auth"), "info 20 included from common", "auth 0")
 	s.Service("deb", "@include common")
-	wantLines(t, run(s, "", "deb", "alice", "auth"), "info: included from common", "auth 0")
+	wantLines(t, run(s, "", "deb", "alice", "auth"), "info 20 included from common", "auth 0")
 
 	// A module type missing from a service with no "other" is denied.
 	wantLines(t, run(s, "", "main", "alice", "acct"), fmt.Sprint("acct ", codePermDenied))
@@ -405,6 +412,178 @@ func TestConfdirHostMatrix(t *testing.T) {
 	wantLines(t, run(s, "secret\n", "matrix", "alice", "auth", "acct"), "auth 0", "acct 0")
 	wantLines(t, run(s, "wrong\n", "matrix", "alice", "auth"), fmt.Sprint("auth ", codeAuthErr))
 	wantLines(t, run(s, "pw\n", "matrix", "bob", "auth", "acct"), "auth 0", fmt.Sprint("acct ", codePermDenied))
+}
+
+// chattySource is a PAM module for TestHostTranscript. Its auth sends an
+// information and an error message in one conversation call without a
+// response pointer, then asks "First: " (echo off), which must be answered
+// "one", and "Second:" (echo on), which must be answered "two", each in a
+// call of its own; it returns a conversation failure unchanged and
+// PAM_AUTH_ERR for a wrong answer. On success it sets V to "a", newline, "b".
+// With the argument "noresp" it only prompts "Q:" without a response
+// pointer and returns the conversation's result.
+const chattySource = `
+#include <stdlib.h>
+#include <string.h>
+#include <security/pam_modules.h>
+
+static int ask(const struct pam_conv *conv, int style, const char *text, const char *want)
+{
+	const struct pam_message m = { style, text }, *mp = &m;
+	struct pam_response *r = NULL;
+	int rc, ok;
+
+	rc = conv->conv(1, &mp, &r, conv->appdata_ptr);
+	if (rc != PAM_SUCCESS)
+		return rc;
+	ok = r != NULL && r->resp != NULL && strcmp(r->resp, want) == 0;
+	if (r != NULL)
+		free(r->resp);
+	free(r);
+	return ok ? PAM_SUCCESS : PAM_AUTH_ERR;
+}
+
+int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+	const struct pam_message m[2] = {
+		{ PAM_TEXT_INFO, "two\nlines\tand \\ and \x01 end" },
+		{ PAM_ERROR_MSG, "oops" },
+	};
+	const struct pam_message *mp[2] = { &m[0], &m[1] };
+	const struct pam_conv *conv = NULL;
+	int rc;
+
+	(void)flags;
+	rc = pam_get_item(pamh, PAM_CONV, (const void **)&conv);
+	if (rc != PAM_SUCCESS || conv == NULL)
+		return PAM_SYSTEM_ERR;
+	if (argc == 1 && strcmp(argv[0], "noresp") == 0) {
+		const struct pam_message q = { PAM_PROMPT_ECHO_OFF, "Q:" }, *qp = &q;
+
+		return conv->conv(1, &qp, NULL, conv->appdata_ptr);
+	}
+	rc = conv->conv(2, mp, NULL, conv->appdata_ptr);
+	if (rc == PAM_SUCCESS)
+		rc = ask(conv, PAM_PROMPT_ECHO_OFF, "First: ", "one");
+	if (rc == PAM_SUCCESS)
+		rc = ask(conv, PAM_PROMPT_ECHO_ON, "Second:", "two");
+	if (rc == PAM_SUCCESS)
+		rc = pam_putenv(pamh, "V=a\nb");
+	return rc;
+}
+`
+
+// tidLine matches the host's first line.
+var tidLine = regexp.MustCompile(`^tid [1-9][0-9]*\n`)
+
+func TestHostTranscript(t *testing.T) {
+	bin := Host(t)
+	if !filepath.IsAbs(bin) || filepath.Base(bin) != "pamtest-host" {
+		t.Errorf("Host(t) = %q; want an absolute path to pamtest-host", bin)
+	}
+	s := New(t)
+	module := s.Module("pam_chatty_test", chattySource)
+	s.Service("chatty", "auth required "+module)
+	s.Service("noresp", "auth required "+module+" noresp")
+	message := "two\nlines\tand \\ and \x01 end" // as the module sends it
+	full := strings.Join([]string{
+		"start 0",
+		"conv n=2 resp=null",
+		fmt.Sprintf("info %d %s", len(message), `two\nlines\tand \\ and \x01 end`),
+		"error 4 oops",
+		"conv n=1 resp=set",
+		"prompt-off 7 First: ",
+		"conv n=1 resp=set",
+		"prompt-on 7 Second:",
+		"auth 0",
+		"env V=a\\nb",
+		"",
+	}, "\n")
+	cases := []struct {
+		name, stdin string
+		args        []string
+		want        string // the output after the tid line; "" checks only the auth line
+		auth        int
+	}{
+		{"options then stdin", "two\n", []string{"-a", "one"}, full, codeSuccess},
+		{"options only", "", []string{"-a", "one", "-a", "two"}, full, codeSuccess},
+		{"stdin only", "one\ntwo\n", nil, full, codeSuccess},
+		{"last line without newline", "one\ntwo", nil, full, codeSuccess},
+		{"options in order", "", []string{"-a", "two", "-a", "one"}, "", codeAuthErr},
+		{"options before stdin", "two\n", []string{"-a", "two"}, "", codeAuthErr},
+		{"answers run out", "", []string{"-a", "one"}, "", codeConvErr},
+		{"null answers", "one\ntwo\n", []string{"-N"}, "", codeAuthErr},
+		{"failing conversation", "", []string{"-f", "24"}, "start 0\nconv n=2 resp=null\nauth 24\n", 24},
+		{"cut text", "", []string{"-m", "3", "-a", "one", "-a", "two"}, strings.Join([]string{
+			"start 0",
+			"conv n=2 resp=null",
+			fmt.Sprintf("info %d two", len(message)),
+			"error 4 oop",
+			"conv n=1 resp=set",
+			"prompt-off 7 Fir",
+			"conv n=1 resp=set",
+			"prompt-on 7 Sec",
+			"auth 0",
+			"env V=a\\nb",
+			"",
+		}, "\n"), codeSuccess},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			out, status := runHost(t, bin, c.stdin, append(c.args, s.Dir(), "chatty", "alice", "auth", "env")...)
+			if status != 0 {
+				t.Errorf("exit status %d, want 0", status)
+			}
+			loc := tidLine.FindStringIndex(out)
+			if loc == nil {
+				t.Fatalf("output does not start with a tid line:\n%s", out)
+			}
+			if c.want != "" && out[loc[1]:] != c.want {
+				t.Errorf("transcript:\n%s\nwant:\n%s", out[loc[1]:], c.want)
+			}
+			wantLines(t, out, fmt.Sprint("auth ", c.auth))
+		})
+	}
+
+	// A prompt without a response pointer cannot be answered.
+	out, _ := runHost(t, bin, "", "-a", "x", s.Dir(), "noresp", "alice", "auth")
+	wantLines(t, out, "conv n=1 resp=null", "prompt-off 2 Q:", fmt.Sprint("auth ", codeConvErr))
+}
+
+func TestHostExitStatus(t *testing.T) {
+	bin := Host(t)
+	s := New(t)
+	s.Service("permit", "auth required pam_permit.so", "account required pam_deny.so")
+	cases := []struct {
+		name   string
+		args   []string
+		status int
+		want   string // a line of the output, or "" for no output
+	}{
+		{"success", []string{s.Dir(), "permit", "alice", "auth", "acct"}, 0, fmt.Sprint("acct ", codeAuthErr)},
+		{"no operations", []string{s.Dir(), "permit", "alice"}, 0, "start 0"},
+		{"no service", []string{s.Dir(), "absent", "alice", "auth"}, 1, fmt.Sprint("start ", codeAbort)},
+		{"unknown operation", []string{s.Dir(), "permit", "alice", "auth", "bogus"}, 2, ""},
+		{"too few arguments", []string{s.Dir(), "permit"}, 2, ""},
+		{"unknown option", []string{"-x", s.Dir(), "permit", "alice"}, 2, ""},
+		{"bad code", []string{"-f", "x1", s.Dir(), "permit", "alice"}, 2, ""},
+		{"negative code", []string{"-f", "-1", s.Dir(), "permit", "alice"}, 2, ""},
+		{"bad limit", []string{"-m", "1k", s.Dir(), "permit", "alice"}, 2, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			out, status := runHost(t, bin, "", c.args...)
+			if status != c.status {
+				t.Errorf("exit status %d, want %d; output:\n%s", status, c.status, out)
+			}
+			if c.want == "" && out != "" {
+				t.Errorf("a usage error printed %q; want no output", out)
+			}
+			if c.want != "" {
+				wantLines(t, out, c.want)
+			}
+		})
+	}
 }
 
 // moduleSource is a PAM module that admits alice only.

@@ -131,10 +131,13 @@ type cXAuth struct {
 // SetXAuthData sets PAM_XAUTHDATA (Linux-PAM). name is NUL-terminated; libpam
 // copies name and data; the Go copies are the caller's.
 func (l *Lib) SetXAuthData(h Handle, item int, name, data []byte) int {
-	x := cXAuth{namelen: int32(len(name) - 1), name: unsafe.Pointer(&name[0]), datalen: int32(len(data))}
-	if len(data) > 0 {
-		x.data = unsafe.Pointer(&data[0])
+	if len(data) == 0 {
+		// Linux-PAM copies data with a memdup that fails for NULL, and
+		// clears the item when it does: point at a real, empty buffer.
+		data = make([]byte, 1)[:0:1]
 	}
+	x := cXAuth{namelen: int32(len(name) - 1), name: unsafe.Pointer(&name[0]), datalen: int32(len(data)),
+		data: unsafe.Pointer(unsafe.SliceData(data))}
 	r, _, _ := purego.SyscallN(l.setItem, uintptr(h), uintptr(item), uintptr(unsafe.Pointer(&x)))
 	runtime.KeepAlive(name)
 	runtime.KeepAlive(data)

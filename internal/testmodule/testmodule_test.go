@@ -39,18 +39,14 @@ type fixture struct {
 	host   string
 }
 
-// newFixture builds the module and the host for t in a fresh stack.
+// newFixture builds the module and pamtest's host for t in a fresh stack.
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	src, err := os.ReadFile(filepath.Join("testdata", "host.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	return &fixture{
 		t:      t,
 		stack:  pamtest.New(t),
 		module: testmodule.Build(t),
-		host:   pamtest.CompileProgram(t, "host", string(src)),
+		host:   pamtest.Host(t),
 	}
 }
 
@@ -67,7 +63,8 @@ func (f *fixture) service(name string, specs ...string) string {
 }
 
 // command returns the host command for a run; hostArgs are the host's own
-// options (-a, -f, -N, -B).
+// options (-a, -f, -m, -N, -B). Its standard input is empty, so prompts
+// have only the -a answers.
 func (f *fixture) command(hostArgs []string, service string, ops ...string) *exec.Cmd {
 	args := append(append(append([]string{}, hostArgs...), f.stack.Dir(), service, "alice"), ops...)
 	return exec.Command(f.host, args...)
@@ -170,9 +167,9 @@ func TestNullresp(t *testing.T) {
 func TestBigmsg(t *testing.T) {
 	f := newFixture(t)
 	f.service("big", "auth required|bigmsg=100000")
-	want(t, f.run(nil, "big", "auth"), "info 100000 "+strings.Repeat("x", 64), code("auth", success))
+	want(t, f.run([]string{"-m", "64"}, "big", "auth"), "info 100000 "+strings.Repeat("x", 64), code("auth", success))
 	f.service("small", "auth required|bigmsg=513")
-	want(t, f.run(nil, "small", "auth"), "info 513 "+strings.Repeat("x", 64), code("auth", success))
+	want(t, f.run(nil, "small", "auth"), "info 513 "+strings.Repeat("x", 513), code("auth", success))
 	want(t, f.run([]string{"-f", "5"}, "small", "auth"), code("auth", 5))
 }
 
@@ -187,7 +184,7 @@ func TestBinary(t *testing.T) {
 func TestPrompts(t *testing.T) {
 	f := newFixture(t)
 	f.service("pw", "auth required|prompt=Password: expect=secret")
-	want(t, f.run([]string{"-a", "secret"}, "pw", "auth"), "prompt-off Password:", code("auth", success))
+	want(t, f.run([]string{"-a", "secret"}, "pw", "auth"), "prompt-off 9 Password:", code("auth", success))
 	want(t, f.run([]string{"-a", "wrong"}, "pw", "auth"), code("auth", authErr))
 	want(t, f.run([]string{"-N"}, "pw", "auth"), code("auth", authErr))
 	want(t, f.run(nil, "pw", "auth"), code("auth", convErr))
@@ -198,7 +195,7 @@ func TestPrompts(t *testing.T) {
 		"auth required|echoprompt=Anything:",
 	)
 	want(t, f.run([]string{"-a", "one", "-a", "two", "-a", "x"}, "two", "auth"),
-		"prompt-off Your password: ", "prompt-on Token:", "prompt-on Anything:", code("auth", success))
+		"prompt-off 15 Your password: ", "prompt-on 6 Token:", "prompt-on 9 Anything:", code("auth", success))
 	want(t, f.run([]string{"-a", "one", "-a", "three", "-a", "x"}, "two", "auth"), code("auth", authErr))
 	want(t, f.run([]string{"-N"}, "two", "auth"), code("auth", authErr))
 }
@@ -327,11 +324,12 @@ func TestNoLeaks(t *testing.T) {
 		"password required|binary",
 		"session required|nmsg=33",
 	)
-	run := func(hostArgs []string, service string, ops ...string) string {
+	run := func(hostArgs []string, stdin, service string, ops ...string) string {
 		args := []string{"-q", "--error-exitcode=99", "--leak-check=full",
 			"--errors-for-leak-kinds=definite,indirect", f.host}
 		args = append(append(append(args, hostArgs...), f.stack.Dir(), service, "alice"), ops...)
 		cmd := exec.Command(valgrind, args...)
+		cmd.Stdin = strings.NewReader(stdin)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("valgrind %s: %v\n%s", service, err, out)
@@ -340,13 +338,16 @@ func TestNoLeaks(t *testing.T) {
 	}
 	ops := []string{"auth", "setcred", "acct", "open_session", "close_session", "chauthtok", "env"}
 	// The auth lines prompt in authenticate and again in setcred; every
-	// other type prompts once.
-	answers := []string{"-a", "a", "-a", "b", "-a", "a", "-a", "b", "-a", "a", "-a", "a", "-a", "a", "-a", "a"}
-	out := run(answers, "all", ops...)
+	// other type prompts once. Half of the answers come from options, the
+	// rest from standard input, the last line without its newline.
+	answers := []string{"-a", "a", "-a", "b", "-a", "a", "-a", "b"}
+	out := run(answers, "a\na\na\na", "all", ops...)
 	for _, op := range ops[:6] {
 		want(t, out, code(op, success))
 	}
-	out = run([]string{"-a", "a", "-B"}, "fail", ops...)
+	out = run([]string{"-a", "a", "-B", "-m", "4"}, "", "fail", ops...)
 	want(t, out, code("auth", success), code("acct", authErr), code("open_session", convErr), code("chauthtok", authErr))
-	run([]string{"-f", fmt.Sprint(convErr)}, "all", "auth", "acct")
+	run([]string{"-f", fmt.Sprint(convErr)}, "", "all", "auth", "acct")
+	// The answers run out at the second prompt of auth.
+	want(t, run(nil, "a\n", "all", "auth"), code("auth", convErr))
 }
