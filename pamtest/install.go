@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+
+	"github.com/gopam/pam"
 )
 
 // MissingError reports that something the kit needs is not installed on
@@ -131,23 +133,6 @@ func multiarchTriplets() []string {
 	return nil
 }
 
-// moduleDirCandidates lists, in probing order, the directories that may hold
-// the system's PAM modules.
-func moduleDirCandidates() []string {
-	var dirs []string
-	for _, t := range multiarchTriplets() {
-		dirs = append(dirs, "/lib/"+t+"/security", "/usr/lib/"+t+"/security")
-	}
-	dirs = append(dirs,
-		"/lib/security",
-		"/usr/lib/security",
-		"/usr/lib64/security",
-		"/lib64/security",
-		"/usr/lib", // FreeBSD keeps OpenPAM's modules with the libraries.
-	)
-	return dirs
-}
-
 // wrapperDirCandidates lists, in probing order, the directories that may
 // hold the modules of cwrap's pam_wrapper.
 func wrapperDirCandidates() []string {
@@ -207,26 +192,21 @@ func probeModuleDir(override string) (string, error) {
 		}
 		return override, nil
 	}
-	candidates := moduleDirCandidates()
-	for _, d := range candidates {
-		if isFile(filepath.Join(d, "pam_permit.so")) {
-			return d, nil
+	dir, err := pam.ModuleDir()
+	if err != nil {
+		return "", &MissingError{
+			What:     "PAM module directory with pam_permit.so (" + err.Error() + ")",
+			Package:  "libpam-modules",
+			Searched: []string{"beside libpam", "the usual module directories"},
 		}
 	}
-	return "", &MissingError{
-		What:     "PAM module directory with pam_permit.so",
-		Package:  "libpam-modules",
-		Searched: candidates,
-	}
+	return dir, nil
 }
 
-// ModuleDir returns the directory that holds the system's PAM modules: the
-// first of the usual places (Debian's multiarch /lib/<triplet>/security and
-// /usr/lib/<triplet>/security, /lib/security, /usr/lib/security,
-// /usr/lib64/security, /lib64/security and FreeBSD's /usr/lib) that contains
-// pam_permit.so, or the directory named by PAMTEST_MODULE_DIR if that is
-// set. The answer is computed once per process. If no directory qualifies,
-// the error is a *MissingError.
+// ModuleDir returns the directory that holds the system's PAM modules, as
+// pam.ModuleDir finds it, or the directory named by PAMTEST_MODULE_DIR if
+// that is set. The answer is computed once per process. If no directory
+// qualifies, the error is a *MissingError.
 func ModuleDir() (string, error) {
 	return moduleDir()
 }
@@ -258,7 +238,7 @@ func ModulePath(name string) (string, error) {
 		}
 	}
 	if len(searched) == 0 {
-		searched = append(moduleDirCandidates(), wrapperDirCandidates()...)
+		searched = append([]string{"the system module directory"}, wrapperDirCandidates()...)
 	}
 	return "", &MissingError{What: "module " + name, Package: debianPackage(name), Searched: searched}
 }
