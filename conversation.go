@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"sync"
 
 	"github.com/gopam/pam/internal/libpam"
 )
@@ -129,32 +130,62 @@ var ErrNoAnswer = errors.New("pam: no answer left for the prompt")
 // Answers returns a Conversation that answers prompts with the given answers
 // in order, one per prompt whatever its style, and ignores other messages. It
 // suits tests, scripts and servers that collected the answers beforehand. It
-// keeps its own copies of the answers and hands each out once; a prompt past
-// the last answer fails with ErrNoAnswer. It is not safe for concurrent use
-// by several handles.
-func Answers(answers ...[]byte) Conversation {
-	a := &answers_{}
+// keeps its own copies of the answers and hands each out once (gopam wipes it
+// once libpam has it); a prompt past the last answer fails with ErrNoAnswer.
+// Wipe erases the answers no prompt used. It is safe for concurrent use.
+func Answers(answers ...[]byte) *AnswerList {
+	a := &AnswerList{}
 	for _, x := range answers {
 		a.left = append(a.left, append([]byte(nil), x...))
 	}
 	return a
 }
 
-type answers_ struct{ left [][]byte }
+// AnswerList is the Conversation Answers returns.
+type AnswerList struct {
+	mu   sync.Mutex
+	left [][]byte
+}
 
-func (a *answers_) Converse(_ context.Context, msgs []Message) ([]Response, error) {
+// Converse answers the prompts of msgs with the next answers.
+func (a *AnswerList) Converse(_ context.Context, msgs []Message) ([]Response, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	out := make([]Response, len(msgs))
 	for i, m := range msgs {
 		if !m.Style.IsPrompt() {
 			continue
 		}
 		if len(a.left) == 0 {
-			wipeResponses(out)
+			// Put back what this batch took, so that nothing is lost or
+			// left unwiped.
+			for j := i - 1; j >= 0; j-- {
+				if out[j].Data != nil {
+					a.left = append([][]byte{out[j].Data}, a.left...)
+				}
+			}
 			return nil, fmt.Errorf("%w: %q", ErrNoAnswer, m.Text)
 		}
 		out[i].Data, a.left = a.left[0], a.left[1:]
 	}
 	return out, nil
+}
+
+// Left reports how many answers no prompt has used yet.
+func (a *AnswerList) Left() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.left)
+}
+
+// Wipe erases the answers no prompt used and drops them.
+func (a *AnswerList) Wipe() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, x := range a.left {
+		clear(x)
+	}
+	a.left = nil
 }
 
 func wipeResponses(rs []Response) {

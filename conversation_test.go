@@ -279,3 +279,23 @@ func TestNULInput(t *testing.T) {
 		t.Errorf("the handle is unusable after rejected input: %v", err)
 	}
 }
+
+func TestAnswersWipe(t *testing.T) {
+	st := pamtest.New(t)
+	svc := st.Service("stress", "auth required pam_stress.so")
+	secret := []byte("hunter2")
+	a := pam.Answers([]byte("pw"), secret, []byte("spare"))
+	if err := start(t, st, svc, a).Authenticate(context.Background(), 0); err != nil {
+		t.Fatal(err)
+	}
+	if a.Left() != 2 {
+		t.Fatalf("%d answers left, want 2", a.Left())
+	}
+	a.Wipe()
+	if a.Left() != 0 {
+		t.Fatalf("%d answers left after Wipe", a.Left())
+	}
+	if string(secret) != "hunter2" {
+		t.Error("Answers wiped the caller's slice, not its own copy")
+	}
+}
