@@ -22,7 +22,7 @@ import (
 
 // concurrentImpls are the implementations of faildelay and flood, each run
 // in its own child process.
-var concurrentImpls = []string{"c", "gopam", "msteinert"}
+var concurrentImpls = []string{"c", "gopam", "gopam_percall", "msteinert"}
 
 // cThreadStackKiB is the stack of each C thread in faildelay and flood.
 const cThreadStackKiB = 256
@@ -203,7 +203,7 @@ func runChild(name, im string, n, delayUS int, confdir string) int {
 	case "faildelay", "flood":
 		o = childConcurrent(s, name, im, n, delayUS)
 	case "leak":
-		o = childLeak(s, n)
+		o = childLeak(s, im, n)
 	default:
 		o = obj{{"case", name}, {"impl", im}, {"error", "unknown child case"}}
 	}
@@ -227,8 +227,8 @@ func childConcurrent(s *stacks, name, im string, n, delayUS int) obj {
 	case "c":
 		ct := newCTxn(s, c.service, c.op, cAuthErr)
 		bad, notStarted, secs = ct.concurrent(n, cThreadStackKiB)
-	case "gopam", "msteinert":
-		txn := gopamTxn
+	case "gopam", "gopam_percall", "msteinert":
+		txn := gopamTxnFor(im)
 		if im == "msteinert" {
 			txn = msteinertTxn
 		}
@@ -267,10 +267,12 @@ func childConcurrent(s *stacks, name, im string, n, delayUS int) obj {
 }
 
 // leakTxn runs one transaction with every operation gopam offers on the leak
-// stack (pam_stress, pam_env).
-func leakTxn(s *stacks) error {
+// stack (pam_stress, pam_env), under the given thread policy. Under
+// ThreadPerCall, Start, Authenticate and AcctMgmt run on the caller's thread
+// and EstablishCredentials onwards on a dedicated one.
+func leakTxn(s *stacks, policy pam.ThreadPolicy) error {
 	ctx := context.Background()
-	h, err := pam.Start(pam.Config{Service: svcLeak, User: benchUser, Conv: gopamConv, ConfDir: s.dir})
+	h, err := pam.Start(pam.Config{Service: svcLeak, User: benchUser, Conv: gopamConv, ConfDir: s.dir, Threads: policy})
 	if err != nil {
 		return err
 	}
@@ -308,11 +310,15 @@ func leakTxn(s *stacks) error {
 
 // childLeak runs n leak transactions after a warm-up and reports glibc's and
 // Go's heap in use at five checkpoints.
-func childLeak(s *stacks, n int) obj {
-	o := obj{{"case", "leak"}, {"impl", "gopam"}, {"n", n}}
+func childLeak(s *stacks, im string, n int) obj {
+	o := obj{{"case", "leak"}, {"impl", im}, {"n", n}}
+	if gopamTxnFor(im) == nil {
+		return append(o, kv{"error", "unknown implementation"})
+	}
+	policy := policyOf(im)
 	warm := max(n/10, 1000)
 	for range warm {
-		if err := leakTxn(s); err != nil {
+		if err := leakTxn(s, policy); err != nil {
 			return append(o, kv{"error", err.Error()})
 		}
 	}
@@ -334,7 +340,7 @@ func childLeak(s *stacks, n int) obj {
 			break
 		}
 		for range n / parts {
-			if err := leakTxn(s); err != nil {
+			if err := leakTxn(s, policy); err != nil {
 				return append(o, kv{"error", err.Error()})
 			}
 		}
@@ -350,11 +356,21 @@ func childLeak(s *stacks, n int) obj {
 		kv{"peak_threads", peak}, kv{"threads_after", threads})
 }
 
-// leakCase runs the leak child and prints its line.
-func leakCase(s *stacks, n int) obj {
-	o := spawn(s, "leak", "gopam", n, 0, 20*time.Minute)
-	emit(o)
-	return o
+// leakImpls are the implementations of leak: gopam under each policy.
+var leakImpls = []string{"gopam", "gopam_percall"}
+
+// leakCase runs the leak child once per gopam policy and prints its lines.
+func leakCase(s *stacks, n int) map[string]obj {
+	out := map[string]obj{}
+	for _, im := range leakImpls {
+		if len(onlyImpls) > 0 && !slices.Contains(onlyImpls, im) {
+			continue
+		}
+		o := spawn(s, "leak", im, n, 0, 20*time.Minute)
+		emit(o)
+		out[im] = o
+	}
+	return out
 }
 
 var _ io.Writer = (*headWriter)(nil)

@@ -39,20 +39,51 @@ var msteinertConv = mpam.ConversationFunc(func(s mpam.Style, _ string) (string, 
 	return "", nil
 })
 
-// gopamTxn runs one transaction of c with gopam's default settings and
-// context.Background().
-func gopamTxn(s *stacks, c txnCase) error { return gopamTxnCtx(context.Background(), s, c) }
+// gopamTxn runs one transaction of c with gopam's default settings
+// (ThreadPerHandle) and context.Background().
+func gopamTxn(s *stacks, c txnCase) error {
+	return gopamTxnCtx(context.Background(), pam.ThreadDefault, s, c)
+}
 
-// gopamCtxTxn runs one transaction of c under a cancellable context with a
-// deadline, as a server handling a request would.
+// gopamPerCallTxn runs one transaction of c with the ThreadPerCall policy and
+// context.Background(), whose calls therefore run on the caller's own thread.
+func gopamPerCallTxn(s *stacks, c txnCase) error {
+	return gopamTxnCtx(context.Background(), pam.ThreadPerCall, s, c)
+}
+
+// gopamCtxTxn runs one transaction of c with default settings under a
+// cancellable context with a deadline, as a server handling a request would.
 func gopamCtxTxn(s *stacks, c txnCase) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	return gopamTxnCtx(ctx, s, c)
+	return gopamTxnCtx(ctx, pam.ThreadDefault, s, c)
 }
 
-func gopamTxnCtx(ctx context.Context, s *stacks, c txnCase) error {
-	h, err := pam.StartContext(ctx, pam.Config{Service: c.service, User: benchUser, Conv: gopamConv, ConfDir: s.dir})
+// gopamTxnFor returns the transaction function of a gopam implementation, or
+// nil for another name.
+func gopamTxnFor(im string) func(*stacks, txnCase) error {
+	switch im {
+	case "gopam":
+		return gopamTxn
+	case "gopam_percall":
+		return gopamPerCallTxn
+	case "gopam_ctx":
+		return gopamCtxTxn
+	}
+	return nil
+}
+
+// policyOf returns the thread policy of a gopam implementation.
+func policyOf(im string) pam.ThreadPolicy {
+	if im == "gopam_percall" {
+		return pam.ThreadPerCall
+	}
+	return pam.ThreadDefault
+}
+
+func gopamTxnCtx(ctx context.Context, policy pam.ThreadPolicy, s *stacks, c txnCase) error {
+	h, err := pam.StartContext(ctx, pam.Config{Service: c.service, User: benchUser, Conv: gopamConv, ConfDir: s.dir,
+		Threads: policy})
 	if err != nil {
 		return err
 	}
@@ -122,7 +153,8 @@ func cExpect(c txnCase) int {
 
 // implsFor returns the implementations measured for c: the C loop (one
 // foreign call per batch), the C transaction called once per transaction and
-// once per PAM call from Go, gopam and msteinert/pam.
+// once per PAM call from Go, gopam under each thread policy and
+// msteinert/pam.
 func implsFor(s *stacks, c txnCase, withVariants bool) []impl {
 	out := allImplsFor(s, c, withVariants)
 	if len(onlyImpls) > 0 {
@@ -167,6 +199,7 @@ func allImplsFor(s *stacks, c txnCase, withVariants bool) []impl {
 			return nil
 		}},
 		{"gopam", goPar(gopamTxn)},
+		{"gopam_percall", goPar(gopamPerCallTxn)},
 		{"msteinert", goPar(msteinertTxn)},
 	}
 	if withVariants {
