@@ -1,0 +1,38 @@
+package pam_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/gopam/pam"
+	"github.com/gopam/pam/pamtest"
+)
+
+// BenchmarkPermit is one Start + Authenticate + Close on a pam_permit stack,
+// under each thread policy; the bench module compares it with C and msteinert.
+func BenchmarkPermit(b *testing.B) {
+	st := pamtest.New(b)
+	svc := st.Service("permit", "auth required pam_permit.so")
+	conv := pam.Answers()
+	for _, p := range []struct {
+		name   string
+		policy pam.ThreadPolicy
+	}{{"per-handle", pam.ThreadPerHandle}, {"per-call", pam.ThreadPerCall}} {
+		b.Run(p.name, func(b *testing.B) {
+			b.ReportAllocs()
+			cfg := pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: conv, Threads: p.policy}
+			for b.Loop() {
+				h, err := pam.Start(cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := h.Authenticate(context.Background(), 0); err != nil {
+					b.Fatal(err)
+				}
+				if err := h.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
