@@ -134,15 +134,3 @@ func TestCancelDuringModuleInC(t *testing.T) {
 		t.Error("mallinfo2 is unavailable: cannot count C memory")
 	}
 }
-
-// waitLive waits until the number of live transactions is back to n.
-func waitLive(t *testing.T, n int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for pam.LiveTransactions() > n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d live transactions, want %d", pam.LiveTransactions(), n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}

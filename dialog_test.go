@@ -139,20 +139,6 @@ func TestDialogCancel(t *testing.T) {
 	}
 }
 
-// waitGoroutines waits until the number of goroutines is back to n or
-// below, and fails the test if it does not get there.
-func waitGoroutines(t *testing.T, n int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > n {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<16)
-			t.Fatalf("%d goroutines, want at most %d:\n%s", runtime.NumGoroutine(), n, buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // TestDialogFail declines a prompt: the module sees a conversation failure
 // and the operation's error wraps the reason.
 func TestDialogFail(t *testing.T) {
