@@ -7,9 +7,14 @@ import (
 	"github.com/ebitengine/purego"
 )
 
-// mallinfo2 mirrors glibc's struct mallinfo2 (all size_t).
+// mallinfo2 mirrors glibc's struct mallinfo2 (ten size_t fields); only the
+// two gopam reads are named.
 type mallinfo2 struct {
-	arena, ordblks, smblks, hblks, hblkhd, usmblks, fsmblks, uordblks, fordblks, keepcost uintptr
+	_, _, _, _ uintptr // arena, ordblks, smblks, hblks
+	hblkhd     uintptr
+	_, _       uintptr // usmblks, fsmblks
+	uordblks   uintptr
+	_, _       uintptr // fordblks, keepcost
 }
 
 var mallinfo struct {
