@@ -31,8 +31,8 @@
 //
 // # Errors
 //
-// Every failed PAM call returns an *Error that names the operation, user and
-// service, and matches its Code with errors.Is:
+// Every call that libpam fails returns an *Error that names the operation,
+// user and service, and matches its Code with errors.Is:
 //
 //	if errors.Is(err, pam.ErrAuth) { ... }        // wrong password
 //	var pe *pam.Error
