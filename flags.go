@@ -18,6 +18,10 @@ const (
 	ChangeExpiredAuthTok = Flags(libpam.FlagChangeExpiredAuthTok)
 )
 
+// credFlagMask selects the credential-operation bit of a Flags value passed
+// internally to setcred.
+const credFlagMask = libpam.FlagEstablishCred | libpam.FlagDeleteCred | libpam.FlagReinitializeCred | libpam.FlagRefreshCred
+
 // opFlags keeps only the flags that op defines, so that a caller's stray bit
 // never turns into a different flag of the same number.
 func opFlags(op libpam.Op, f Flags) libpam.Flag {
@@ -27,6 +31,9 @@ func opFlags(op libpam.Op, f Flags) libpam.Flag {
 		allowed |= DisallowNullAuthTok
 	case libpam.OpChauthtok:
 		allowed |= ChangeExpiredAuthTok
+	case libpam.OpSetcred:
+		// Set only by the four credential methods, from their own bit.
+		allowed |= Flags(credFlagMask)
 	}
 	return libpam.Flag(f & allowed)
 }

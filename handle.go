@@ -48,27 +48,27 @@ type state struct {
 
 	// mu serialises operations; everything below is guarded by it, or
 	// written by the transaction's thread while the holder of mu waits.
-	mu        sync.Mutex
-	policy    ThreadPolicy
-	w         *worker // the dedicated worker, while the handle has one
-	pamh      libpam.Handle
-	closed    error // nil while open; ErrClosed or a wrapped cause after
-	last      int   // native status of the last operation, for pam_end
-	dirtyTID  bool  // the thread ran credential or session operations
-	service   string
-	user      string
-	conv      Conversation
-	delayFn   DelayFunc
-	elevated  atomic.Bool
-	sensitive []string
+	mu         sync.Mutex
+	policy     ThreadPolicy
+	w          *worker // the dedicated worker, while the handle has one
+	pamh       libpam.Handle
+	closed     error // nil while open; ErrClosed or a wrapped cause after
+	last       int   // native status of the last operation, for pam_end
+	dirtyTID   bool  // the thread ran credential or session operations
+	service    string
+	user       string
+	conv       Conversation
+	delayFn    DelayFunc
+	blockDelay bool
+	elevated   atomic.Bool
+	sensitive  []string
 
 	// per operation, written on the transaction's thread
-	opCtx      context.Context
-	convErr    error
-	delayed    bool
-	delayCode  int
-	delayUsec  uint32
-	blockDelay bool
+	opCtx     context.Context
+	convErr   error
+	delayed   bool
+	delayCode int
+	delayUsec uint32
 }
 
 // Start begins a PAM transaction described by cfg (see Config for the
@@ -295,17 +295,14 @@ func (s *state) operation(ctx context.Context, op libpam.Op, name string, flags 
 	defer done()
 	s.opCtx, s.convErr, s.delayed = ctx, nil, false
 	native := s.lib.NativeFlags(opFlags(op, flags))
-	if op == libpam.OpSetcred {
-		native |= s.lib.NativeFlags(libpam.Flag(flags) & credFlagMask)
-	}
-	if op == libpam.OpSetcred || op == libpam.OpOpenSession || op == libpam.OpCloseSession {
+	if op.LeavesThreadState() {
 		s.dirtyTID = true
 	}
 	var rc int
 	var e *Error
 	err := s.exec(ctx, inline, func() {
 		rc = s.lib.Call(s.pamh, op, native)
-		if op != libpam.OpAcctMgmt && op != libpam.OpOpenSession && op != libpam.OpCloseSession && !s.elevated.Load() {
+		if op.RunsAuthModules() && !s.elevated.Load() {
 			s.scrub()
 		}
 		if rc != 0 {
@@ -378,10 +375,6 @@ func (h *Handle) Login(ctx context.Context, flags Flags) error {
 	}
 	return h.AcctMgmt(ctx, flags)
 }
-
-// credFlagMask selects the credential-operation bit of a Flags value passed
-// internally to setcred.
-const credFlagMask = libpam.FlagEstablishCred | libpam.FlagDeleteCred | libpam.FlagReinitializeCred | libpam.FlagRefreshCred
 
 func (s *state) setcred(ctx context.Context, which libpam.Flag, name string, flags Flags) error {
 	return s.operation(ctx, libpam.OpSetcred, name, Flags(which)|flags&Silent)

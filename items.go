@@ -47,11 +47,9 @@ func (it Item) String() string {
 	return fmt.Sprintf("Item(%d)", int(it))
 }
 
-// native returns the implementation's number for a string item.
+// nativeItem returns the implementation's number for an item, or an error
+// matching ErrNotSupported where it has none.
 func (s *state) nativeItem(it libpam.Item, name string) (int, error) {
-	if _, ok := itemNames[Item(it)]; !ok && it != libpam.ItemAuthTok && it != libpam.ItemOldAuthTok && it != libpam.ItemXAuthData {
-		return 0, &InputError{Op: "item", Field: "item", Err: fmt.Errorf("%d is not a string item", int(it))}
-	}
 	n, ok := s.lib.NativeItem(it)
 	if !ok {
 		return 0, notSupported(name + " on " + s.lib.Impl.String())
@@ -59,11 +57,20 @@ func (s *state) nativeItem(it libpam.Item, name string) (int, error) {
 	return n, nil
 }
 
+// stringItem checks that it is one of the string items and returns its
+// number.
+func (s *state) stringItem(it Item) (int, error) {
+	if _, ok := itemNames[it]; !ok {
+		return 0, &InputError{Op: "item", Field: "item", Err: fmt.Errorf("%d is not a string item", int(it))}
+	}
+	return s.nativeItem(libpam.Item(it), it.String())
+}
+
 // Item returns the value of a string item; an item that was never set gives
 // "".
 func (h *Handle) Item(it Item) (string, error) {
 	s := h.s
-	n, err := s.nativeItem(libpam.Item(it), it.String())
+	n, err := s.stringItem(it)
 	if err != nil {
 		return "", err
 	}
@@ -87,7 +94,7 @@ func (h *Handle) Item(it Item) (string, error) {
 // operations act on.
 func (h *Handle) SetItem(it Item, v string) error {
 	s := h.s
-	n, err := s.nativeItem(libpam.Item(it), it.String())
+	n, err := s.stringItem(it)
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,19 @@ const (
 	OpChauthtok
 )
 
+// RunsAuthModules reports whether op runs the stack's auth or password
+// modules, the ones that may leave a secret in the PAM environment:
+// pam_setcred runs the auth modules again.
+func (op Op) RunsAuthModules() bool {
+	return op == OpAuthenticate || op == OpSetcred || op == OpChauthtok
+}
+
+// LeavesThreadState reports whether op's modules may change the state of the
+// calling thread for later calls (credentials, session contexts).
+func (op Op) LeavesThreadState() bool {
+	return op == OpSetcred || op == OpOpenSession || op == OpCloseSession
+}
+
 // Start calls pam_start, or pam_start_confdir when confdir is not empty, with
 // gopam's conversation trampoline and appdata as its appdata_ptr. service,
 // user and confdir must be NUL-terminated (CString); user may be nil for
