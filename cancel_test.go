@@ -23,24 +23,28 @@ func TestCancelDuringConversation(t *testing.T) {
 		<-ctx.Done()
 		return nil, ctx.Err()
 	})
-	h, err := pam.Start(pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: conv})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	h := startCfg(t, pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: conv})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- h.Authenticate(ctx, 0) }()
 	<-waiting
+	if err := cancelPromptly(t, cancel, done); !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v, want an error wrapping context.Canceled", err)
+	}
+}
+
+// cancelPromptly cancels an operation running on another goroutine, which
+// reports to done, and checks that it returns promptly; it returns the
+// operation's error.
+func cancelPromptly(t *testing.T, cancel context.CancelFunc, done <-chan error) error {
+	t.Helper()
 	cancelled := time.Now()
 	cancel()
-	err = <-done
+	err := <-done
 	if took := time.Since(cancelled); took > promptly {
 		t.Errorf("returned %v after the cancel", took)
 	}
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("got %v, want an error wrapping context.Canceled", err)
-	}
+	return err
 }
 
 // TestCancelIgnoredByConversation: a conversation that does not watch its
@@ -64,13 +68,7 @@ func TestCancelIgnoredByConversation(t *testing.T) {
 	done := make(chan error)
 	go func() { done <- h.Authenticate(ctx, 0) }()
 	<-waiting
-	cancelled := time.Now()
-	cancel()
-	err = <-done
-	if took := time.Since(cancelled); took > promptly {
-		t.Errorf("returned %v after the cancel", took)
-	}
-	if !errors.Is(err, context.Canceled) {
+	if err := cancelPromptly(t, cancel, done); !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v, want context.Canceled", err)
 	}
 	if err := h.AcctMgmt(context.Background(), 0); !errors.Is(err, pam.ErrClosed) {

@@ -42,7 +42,13 @@ func answerAll(s string) func(pam.Message) pam.Response {
 // start begins a transaction for alice on one service of st.
 func start(t *testing.T, st *pamtest.Stack, svc string, conv pam.Conversation) *pam.Handle {
 	t.Helper()
-	h, err := pam.Start(pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: conv})
+	return startCfg(t, pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: conv})
+}
+
+// startCfg begins a transaction described by cfg, closed when the test ends.
+func startCfg(t *testing.T, cfg pam.Config) *pam.Handle {
+	t.Helper()
+	h, err := pam.Start(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

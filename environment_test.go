@@ -19,11 +19,7 @@ func TestEnvFromPamEnvAfterOpenSession(t *testing.T) {
 	svc := st.Service("env",
 		"auth required pam_permit.so",
 		"session required pam_env.so conffile="+conf+" envfile="+envf)
-	h, err := pam.Start(pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: pam.Answers()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	h := startCfg(t, pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: pam.Answers()})
 	env := h.Env()
 	if n, err := env.Len(); err != nil || n != 0 {
 		t.Fatalf("before the session: Len = %d, %v; want 0", n, err)
@@ -50,11 +46,7 @@ func TestEnvFromPamEnvAfterOpenSession(t *testing.T) {
 func TestEnvSetGetUnsetIterate(t *testing.T) {
 	st := pamtest.New(t)
 	svc := st.Service("env", "auth required pam_permit.so")
-	h, err := pam.Start(pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: pam.Answers()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	h := startCfg(t, pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: pam.Answers()})
 	env := h.Env()
 	set := map[string]string{"A": "1", "EMPTY": "", "SPACES": "a b = c", "UTF8": "héllo"}
 	for k, v := range set {
@@ -173,15 +165,11 @@ func TestEveryUseAfterClose(t *testing.T) {
 func TestSetElevatedPermission(t *testing.T) {
 	st := pamtest.New(t)
 	svc := st.Service("elev", "auth required pam_permit.so")
-	h, err := pam.Start(pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: pam.Answers()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	h := startCfg(t, pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: pam.Answers()})
 	if h.Elevated() {
 		t.Fatal("a new handle is elevated")
 	}
-	err = h.SetElevated(true)
+	err := h.SetElevated(true)
 	if os.Geteuid() == 0 {
 		if err != nil || !h.Elevated() {
 			t.Fatalf("as root: SetElevated(true) = %v, Elevated() = %v", err, h.Elevated())

@@ -36,13 +36,9 @@ func checkRandomised(t *testing.T, got, asked time.Duration) {
 func TestFailDelayDefaultWaitsInGo(t *testing.T) {
 	const asked = 300 * time.Millisecond
 	st, svc := delayStack(t, asked)
-	h, err := pam.Start(pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: pam.Answers()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	h := startCfg(t, pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: pam.Answers()})
 	start := time.Now()
-	err = h.Authenticate(context.Background(), 0)
+	err := h.Authenticate(context.Background(), 0)
 	if !errors.Is(err, pam.ErrAuth) {
 		t.Fatalf("got %v, want ErrAuth", err)
 	}
@@ -55,14 +51,10 @@ func TestFailDelayCallbackReplacesSleep(t *testing.T) {
 	const asked = 5 * time.Second
 	st, svc := delayStack(t, asked)
 	var calls []delayCall
-	h, err := pam.Start(pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: pam.Answers(),
+	h := startCfg(t, pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: pam.Answers(),
 		Delay: func(_ context.Context, status error, d time.Duration) { calls = append(calls, delayCall{status, d}) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
 	start := time.Now()
-	err = h.Authenticate(context.Background(), 0)
+	err := h.Authenticate(context.Background(), 0)
 	took := time.Since(start)
 	if !errors.Is(err, pam.ErrAuth) {
 		t.Fatalf("got %v, want ErrAuth", err)
@@ -84,12 +76,8 @@ func TestFailDelayCallbackOnSuccess(t *testing.T) {
 	st := pamtest.New(t)
 	svc := st.Service("ok", "auth required pam_permit.so")
 	var calls []delayCall
-	h, err := pam.Start(pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: pam.Answers(),
+	h := startCfg(t, pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: pam.Answers(),
 		Delay: func(_ context.Context, status error, d time.Duration) { calls = append(calls, delayCall{status, d}) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
 	if err := h.Authenticate(context.Background(), 0); err != nil {
 		t.Fatal(err)
 	}
@@ -102,12 +90,8 @@ func TestFailDelayRaisesDelay(t *testing.T) {
 	const module, app = 100 * time.Millisecond, 2 * time.Second
 	st, svc := delayStack(t, module)
 	var got time.Duration
-	h, err := pam.Start(pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: pam.Answers(),
+	h := startCfg(t, pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: pam.Answers(),
 		Delay: func(_ context.Context, _ error, d time.Duration) { got = d }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
 	if err := h.FailDelay(app); err != nil {
 		t.Fatal(err)
 	}
@@ -123,11 +107,7 @@ func TestFailDelayRaisesDelay(t *testing.T) {
 func TestFailDelayBlockingOption(t *testing.T) {
 	const asked = 300 * time.Millisecond
 	st, svc := delayStack(t, asked)
-	h, err := pam.Start(pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: pam.Answers(), BlockingFailDelay: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	h := startCfg(t, pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: pam.Answers(), BlockingFailDelay: true})
 	start := time.Now()
 	if err := h.Authenticate(context.Background(), 0); !errors.Is(err, pam.ErrAuth) {
 		t.Fatalf("got %v, want ErrAuth", err)
@@ -140,15 +120,11 @@ func TestFailDelayBlockingOption(t *testing.T) {
 func TestFailDelayWaitHonoursContext(t *testing.T) {
 	const asked = 20 * time.Second
 	st, svc := delayStack(t, asked)
-	h, err := pam.Start(pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: pam.Answers()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	h := startCfg(t, pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: pam.Answers()})
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	err = h.Authenticate(ctx, 0)
+	err := h.Authenticate(ctx, 0)
 	if !errors.Is(err, pam.ErrAuth) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("got %v, want ErrAuth wrapping the deadline", err)
 	}

@@ -12,11 +12,7 @@ import (
 
 func login(t *testing.T, st *pamtest.Stack, svc, user, password string) error {
 	t.Helper()
-	h, err := pam.Start(pam.Config{Service: svc, User: user, ConfDir: st.Dir(), Conv: pam.Answers([]byte(password))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	h := startCfg(t, pam.Config{Service: svc, User: user, ConfDir: st.Dir(), Conv: pam.Answers([]byte(password))})
 	return h.Login(context.Background(), 0)
 }
 
@@ -54,11 +50,7 @@ func TestSeedExample(t *testing.T) {
 	conv := pam.MessageFunc(func(_ context.Context, m pam.Message) (pam.Response, error) {
 		return pam.Response{Data: []byte("password")}, nil
 	})
-	h, err := pam.Start(pam.Config{Service: svc, User: user, ConfDir: st.Dir(), Conv: conv})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	h := startCfg(t, pam.Config{Service: svc, User: user, ConfDir: st.Dir(), Conv: conv})
 	for range 2 {
 		err := h.Authenticate(context.Background(), 0)
 		var pe *pam.Error
@@ -100,11 +92,7 @@ func TestLoginNeedsAcctMgmt(t *testing.T) {
 		"auth required pam_permit.so",
 		"account requisite pam_debug.so acct=acct_expired",
 		"account required pam_permit.so")
-	h, err := pam.Start(pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: pam.Answers()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	h := startCfg(t, pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: pam.Answers()})
 	if err := h.Authenticate(context.Background(), 0); err != nil {
 		t.Fatalf("authenticate: %v", err)
 	}

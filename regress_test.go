@@ -168,11 +168,7 @@ func TestRegressSetMaxInFlightRaise(t *testing.T) {
 		<-release
 		return nil, errors.New("no")
 	})
-	h, err := pam.Start(pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: conv})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	h := startCfg(t, pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: conv})
 	go h.Authenticate(context.Background(), 0)
 	<-waiting
 	started := make(chan error, 1)
@@ -187,7 +183,7 @@ func TestRegressSetMaxInFlightRaise(t *testing.T) {
 	}()
 	time.Sleep(50 * time.Millisecond)
 	pam.SetMaxInFlight(100)
-	err = <-started
+	err := <-started
 	close(release)
 	if err != nil {
 		t.Errorf("limit raised to 100 with 1 call running, a waiting Start still failed: %v", err)
@@ -276,11 +272,7 @@ func TestRegressReentrantCall(t *testing.T) {
 		}
 		return out, nil
 	})
-	h, err := pam.Start(pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: conv})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	h = startCfg(t, pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: conv})
 	if err := h.Authenticate(context.Background(), 0); err != nil {
 		t.Fatal(err)
 	}

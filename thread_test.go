@@ -37,11 +37,7 @@ func TestOneThreadPerHandle(t *testing.T) {
 		convTID = syscall.Gettid()
 		return make([]pam.Response, len(msgs)), nil
 	})
-	h, err := pam.Start(pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: conv})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	h := startCfg(t, pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: conv})
 	ctx := context.Background()
 	ops := []func() error{
 		func() error { return h.Authenticate(ctx, 0) },
