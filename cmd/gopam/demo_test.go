@@ -147,6 +147,26 @@ func (p *ptyOutput) waitFor(t *testing.T, s string) {
 	}
 }
 
+// readPTY collects everything the terminal shows until the program closes
+// its side (reads then fail with EIO).
+func readPTY(master *os.File) *ptyOutput {
+	out := &ptyOutput{done: make(chan struct{})}
+	go func() {
+		defer close(out.done)
+		b := make([]byte, 4096)
+		for {
+			n, err := master.Read(b)
+			out.mu.Lock()
+			out.buf.Write(b[:n])
+			out.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return out
+}
+
 // runOnPTY starts gopam with a pseudo-terminal as its controlling terminal
 // and standard streams, types typed after the password prompt, and returns
 // everything the terminal showed and the exit status.
@@ -163,20 +183,7 @@ func runOnPTY(t *testing.T, typed string, args ...string) (string, int) {
 		t.Fatalf("starting gopam on a pty: %v", err)
 	}
 	slave.Close()
-	out := &ptyOutput{done: make(chan struct{})}
-	go func() {
-		defer close(out.done)
-		b := make([]byte, 4096)
-		for {
-			n, err := master.Read(b)
-			out.mu.Lock()
-			out.buf.Write(b[:n])
-			out.mu.Unlock()
-			if err != nil { // EIO once the program has closed the slave
-				return
-			}
-		}
-	}()
+	out := readPTY(master)
 	waited := make(chan error, 1)
 	go func() { waited <- cmd.Wait() }()
 	defer func() {
@@ -252,20 +259,7 @@ func TestInterruptRestoresTerminal(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting gopam on a pty: %v", err)
 	}
-	out := &ptyOutput{done: make(chan struct{})}
-	go func() {
-		defer close(out.done)
-		b := make([]byte, 4096)
-		for {
-			n, err := master.Read(b)
-			out.mu.Lock()
-			out.buf.Write(b[:n])
-			out.mu.Unlock()
-			if err != nil {
-				return
-			}
-		}
-	}()
+	out := readPTY(master)
 	waited := make(chan error, 1)
 	go func() { waited <- cmd.Wait() }()
 	out.waitFor(t, "Password: ")
