@@ -27,14 +27,23 @@ func (h *Handle) Env() *Env { return &Env{h: h, s: h.s} }
 // name that is empty or holds '='.
 var ErrBadEnvName = errors.New("is empty or contains '='")
 
-func envName(op, name string) ([]byte, error) {
+// checkEnvName rejects a name PAM cannot hold: empty, with '=' or a NUL.
+func checkEnvName(op, name string) error {
 	if name == "" || strings.IndexByte(name, '=') >= 0 {
-		return nil, &InputError{Op: op, Field: "env name " + fmt.Sprintf("%q", name), Err: ErrBadEnvName}
+		return &InputError{Op: op, Field: "env name " + fmt.Sprintf("%q", name), Err: ErrBadEnvName}
 	}
-	c, err := libpam.CString(name)
-	if err != nil {
-		return nil, &InputError{Op: op, Field: "env name", Err: err}
+	if strings.IndexByte(name, 0) >= 0 {
+		return &InputError{Op: op, Field: "env name", Err: ErrNUL}
 	}
+	return nil
+}
+
+// envName checks name and returns it as a C string.
+func envName(op, name string) ([]byte, error) {
+	if err := checkEnvName(op, name); err != nil {
+		return nil, err
+	}
+	c, _ := libpam.CString(name) // checked: no NUL
 	return c, nil
 }
 
@@ -50,7 +59,7 @@ func (e *Env) Get(name string) (value string, ok bool, err error) {
 
 // Set sets name to value (an empty value sets the variable empty).
 func (e *Env) Set(name, value string) error {
-	if _, err := envName("putenv", name); err != nil {
+	if err := checkEnvName("putenv", name); err != nil {
 		return err
 	}
 	if strings.IndexByte(value, 0) >= 0 {
@@ -63,7 +72,7 @@ func (e *Env) Set(name, value string) error {
 	c[n] = '='
 	copy(c[n+1:], value)
 	s := e.s
-	err := s.setItem("putenv "+name, func() int { return s.lib.Putenv(s.pamh, c) })
+	err := s.call("putenv "+name, func() int { return s.lib.Putenv(s.pamh, c) })
 	libpam.Wipe(c)
 	return err
 }
@@ -80,7 +89,7 @@ func (e *Env) Unset(name string) error {
 	if !s.lib.Has(libpam.FeatureUnsetenv) {
 		return notSupported("removing PAM environment variables on " + s.lib.Impl.String())
 	}
-	return s.setItem("unsetenv "+name, func() int { return s.lib.Unsetenv(s.pamh, c) })
+	return s.call("unsetenv "+name, func() int { return s.lib.Unsetenv(s.pamh, c) })
 }
 
 // List returns the environment as "NAME=value" strings, the form exec.Cmd.Env

@@ -23,19 +23,7 @@ func (h *Handle) FailDelay(d time.Duration) error {
 	if d < 0 || d.Microseconds() > 1<<32-1 {
 		return &InputError{Op: "fail_delay", Field: "delay", Err: fmt.Errorf("%v is out of range", d)}
 	}
-	var rc int
-	var e *Error
-	if err := s.do(func() {
-		if rc = s.lib.FailDelay(s.pamh, uint32(d.Microseconds())); rc != 0 {
-			e = s.newError("fail_delay", rc, nil)
-		}
-	}); err != nil {
-		return err
-	}
-	if e != nil {
-		return e
-	}
-	return nil
+	return s.call("fail_delay", func() int { return s.lib.FailDelay(s.pamh, uint32(d.Microseconds())) })
 }
 
 // Delay records the delay libpam computed; it runs on the transaction's

@@ -75,17 +75,11 @@ func (h *Handle) Item(it Item) (string, error) {
 		return "", err
 	}
 	var v string
-	var e *Error
-	if err := s.do(func() {
-		var rc int
-		if v, _, rc = s.lib.GetItemString(s.pamh, n); rc != 0 {
-			e = s.newError("get "+it.String(), rc, nil)
-		}
+	if err := s.call("get "+it.String(), func() (rc int) {
+		v, _, rc = s.lib.GetItemString(s.pamh, n)
+		return rc
 	}); err != nil {
 		return "", err
-	}
-	if e != nil {
-		return "", e
 	}
 	return v, nil
 }
@@ -102,7 +96,7 @@ func (h *Handle) SetItem(it Item, v string) error {
 	if err != nil {
 		return &InputError{Op: "set " + it.String(), Field: "value", Err: err}
 	}
-	return s.setItem("set "+it.String(), func() int {
+	return s.call("set "+it.String(), func() int {
 		rc := s.lib.SetItemString(s.pamh, n, c)
 		if rc == 0 && it == ItemUser {
 			s.user = v
@@ -111,12 +105,12 @@ func (h *Handle) SetItem(it Item, v string) error {
 	})
 }
 
-// setItem runs a set call on the transaction's thread and turns its status
-// into an error.
-func (s *state) setItem(op string, set func() int) error {
+// call runs f, a libpam call that returns a native status, on the
+// transaction's thread and turns a failure into an *Error for op.
+func (s *state) call(op string, f func() int) error {
 	var e *Error
 	if err := s.do(func() {
-		if rc := set(); rc != 0 {
+		if rc := f(); rc != 0 {
 			e = s.newError(op, rc, nil)
 		}
 	}); err != nil {
@@ -152,7 +146,7 @@ func (s *state) setSecret(it libpam.Item, name string, tok []byte) error {
 			return &InputError{Op: "set " + name, Field: "token", Err: ErrNUL}
 		}
 	}
-	return s.setItem("set "+name, func() int {
+	return s.call("set "+name, func() int {
 		rc, _ := s.lib.SetItemSecret(s.pamh, n, tok)
 		return rc
 	})
@@ -173,17 +167,11 @@ func (h *Handle) XAuthData() (XAuthData, error) {
 		return XAuthData{}, err
 	}
 	var x XAuthData
-	var e *Error
-	if err := s.do(func() {
-		var rc int
-		if x.Name, x.Data, _, rc = s.lib.GetXAuthData(s.pamh, n); rc != 0 {
-			e = s.newError("get PAM_XAUTHDATA", rc, nil)
-		}
+	if err := s.call("get PAM_XAUTHDATA", func() (rc int) {
+		x.Name, x.Data, _, rc = s.lib.GetXAuthData(s.pamh, n)
+		return rc
 	}); err != nil {
 		return XAuthData{}, err
-	}
-	if e != nil {
-		return XAuthData{}, e
 	}
 	return x, nil
 }
@@ -199,7 +187,7 @@ func (h *Handle) SetXAuthData(x XAuthData) error {
 	if err != nil {
 		return &InputError{Op: "set PAM_XAUTHDATA", Field: "name", Err: err}
 	}
-	return s.setItem("set PAM_XAUTHDATA", func() int { return s.lib.SetXAuthData(s.pamh, n, name, x.Data) })
+	return s.call("set PAM_XAUTHDATA", func() int { return s.lib.SetXAuthData(s.pamh, n, name, x.Data) })
 }
 
 // SetConversation replaces the conversation. Setting it again also clears
@@ -211,7 +199,7 @@ func (h *Handle) SetConversation(c Conversation) error {
 	}
 	s := h.s
 	n, _ := s.lib.NativeItem(libpam.ItemConv)
-	return s.setItem("set PAM_CONV", func() int {
+	return s.call("set PAM_CONV", func() int {
 		rc := s.lib.SetConv(s.pamh, n, s.id)
 		if rc == 0 {
 			s.conv = c
