@@ -9,7 +9,8 @@ import (
 )
 
 // BenchmarkPermit is one Start + Authenticate + Close on a pam_permit stack,
-// under each thread policy; the bench module compares it with C and msteinert.
+// under each thread policy and with Run; the bench module compares it with C
+// and msteinert.
 func BenchmarkPermit(b *testing.B) {
 	st := pamtest.New(b)
 	svc := st.Service("permit", "auth required pam_permit.so")
@@ -35,4 +36,14 @@ func BenchmarkPermit(b *testing.B) {
 			}
 		})
 	}
+	b.Run("run", func(b *testing.B) {
+		b.ReportAllocs()
+		cfg := pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: conv}
+		auth := func(ctx context.Context, h *pam.Handle) error { return h.Authenticate(ctx, 0) }
+		for b.Loop() {
+			if err := pam.Run(context.Background(), cfg, auth); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

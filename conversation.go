@@ -207,8 +207,8 @@ func (s *state) Converse(msgs []libpam.Message) (_ []libpam.Response, code libpa
 		// Nobody waits for this call any more: let the module finish.
 		return nil, libpam.CodeConvErr
 	}
-	s.inCallback.Store(true)
-	defer s.inCallback.Store(false)
+	s.enterCallback()
+	defer s.exitCallback()
 	in := make([]Message, len(msgs))
 	for i, m := range msgs {
 		in[i] = Message{Style: Style(m.Style), Text: m.Text}
@@ -217,7 +217,7 @@ func (s *state) Converse(msgs []libpam.Message) (_ []libpam.Response, code libpa
 			in[i].Data = m.Packet[5:]
 		}
 	}
-	ctx := s.opCtx
+	ctx := s.opContext()
 	if ctx == nil {
 		ctx = context.Background()
 	}

@@ -20,6 +20,13 @@
 // Authenticate alone is not a login: an expired or locked account still
 // authenticates, and only AcctMgmt refuses it. Login runs both.
 //
+// Run does the same in one call, on the caller's own thread, with no
+// hand-off between threads: the fastest way to check a login per request:
+//
+//	err := pam.Run(ctx, cfg, func(ctx context.Context, h *pam.Handle) error {
+//		return h.Login(ctx, 0)
+//	})
+//
 // # Conversations
 //
 // Modules ask questions (a password, a one-time code) and show messages
@@ -45,7 +52,9 @@
 //
 // All calls of one Handle, and the callbacks they make, run on one OS thread
 // locked for the handle's life (by default; see ThreadPolicy); the Handle's
-// methods may be called from any goroutine and are serialised. Each operation takes a context: it reaches the
+// methods may be called from any goroutine and are serialised. Under Run
+// that thread is the one of Run's function, whose goroutine owns the handle.
+// Each operation takes a context: it reaches the
 // conversation, and when it ends while a module is blocked in C the call
 // returns at once and the handle is ended when C returns. After a failed
 // Authenticate the fail delay (pam_fail_delay) is waited for in Go, not in a

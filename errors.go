@@ -201,6 +201,13 @@ var ErrClosed = errors.New("pam: handle is closed")
 // the operation that made the callback is still running.
 var ErrReentrant = errors.New("pam: a handle's method was called from inside its own callback")
 
+// ErrNotOwner is returned by a method of the Handle that Run passes to its
+// function when it is called from another goroutine: that handle's calls run
+// on the function's own thread. Close is the exception: from another
+// goroutine it makes every later method return ErrClosed, and Run ends the
+// transaction when the function returns.
+var ErrNotOwner = errors.New("pam: the handle of Run was used outside its function's goroutine")
+
 // ErrNotSupported is returned when libpam cannot be loaded, or when the
 // running implementation lacks what was asked for. The error's text names the
 // missing piece.

@@ -51,23 +51,33 @@ func (s *state) applyDelay(ctx context.Context, rc int, opErr *Error) error {
 		// Marked as a callback, on a locked thread, so that a DelayFunc
 		// that calls back into the handle gets ErrReentrant rather than a
 		// deadlock.
-		var err error
+		if s.opLazy {
+			ctx = s.opContext()
+		}
 		runtime.LockOSThread()
-		s.inCallback.Store(true)
-		s.traced(func() { err = callDelay(ctx, s.delayFn, status, d) })()
-		s.inCallback.Store(false)
+		s.enterCallback()
+		err := callDelay(ctx, s.delayFn, status, d)
+		s.exitCallback()
 		runtime.UnlockOSThread()
 		return err
 	}
 	if rc == 0 || d <= 0 {
 		return nil
 	}
+	if s.opLazy {
+		ctx = s.opContext()
+	}
 	if !s.dirtyTID {
 		// No thread may be held by a delay: a handle whose calls have left
 		// no state on its thread (only auth, account and password modules
 		// ran, and they restore what they change within a call) gives the
 		// thread back and continues on another.
-		s.detach()
+		if s.policy == threadRun {
+			defer s.rebind(ctx)
+			s.unbind()
+		} else {
+			s.detach()
+		}
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()

@@ -22,12 +22,14 @@ import (
 // session call yet gives its thread back and goes on with another (auth,
 // account and password modules keep no thread state between calls).
 // Config.Threads chooses another policy. A Handle is safe for concurrent use:
-// its calls are serialised.
+// its calls are serialised. (The handle Run passes to its function is the
+// exception: it belongs to the function's goroutine.)
 //
 // Close ends the transaction; a handle that is dropped without Close is ended
 // by a runtime cleanup, but long-lived programs should Close explicitly.
 type Handle struct {
-	s *state
+	s       *state
+	cleanup runtime.Cleanup
 }
 
 // state is the transaction itself. It is separate from Handle so that the
@@ -51,6 +53,9 @@ type state struct {
 	mu         sync.Mutex
 	policy     ThreadPolicy
 	w          *worker // the dedicated worker, while the handle has one
+	owner      int64   // threadRun: the thread of Run's function, 0 if unknown
+	noSlot     bool    // threadRun: the slot was given back and not yet retaken
+	runEnding  bool    // threadRun: Run ends the transaction on its thread
 	pamh       libpam.Handle
 	closed     error // nil while open; ErrClosed or a wrapped cause after
 	last       int   // native status of the last operation, for pam_end
@@ -63,8 +68,16 @@ type state struct {
 	elevated   atomic.Bool
 	sensitive  []string
 
+	startMem libpam.StartMem
+	args     *startArgs // newState's arguments for beginCall
+
 	// per operation, written on the transaction's thread
+	cur       curOp  // the operation to run
+	opRC      int    // the call's native status
+	opErr     *Error // the call's error, if it failed
 	opCtx     context.Context
+	opLazy    bool   // opCtx is made cancellable by Close only when first needed
+	opDone    func() // ends the cancellable opCtx made lazily, if any
 	convErr   error
 	delayed   bool
 	delayCode int
@@ -81,6 +94,24 @@ func Start(cfg Config) (*Handle, error) {
 // StartContext is Start with a context that bounds the wait for a free
 // PAM call slot (see SetMaxInFlight).
 func StartContext(ctx context.Context, cfg Config) (*Handle, error) {
+	if cfg.Threads == threadRun {
+		return nil, &InputError{Op: "start", Field: "threads", Err: fmt.Errorf("unknown policy %d", cfg.Threads)}
+	}
+	s, err := newState(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	h := &Handle{s: s}
+	// The cleanup does not cancel: a method of an unreachable Handle may
+	// still be running, and it finishes first. Close stops it.
+	h.cleanup = runtime.AddCleanup(h, func(s *state) { go s.close(false) }, s)
+	return h, nil
+}
+
+// newState checks cfg and begins the transaction on the thread its policy
+// chooses. Under threadRun the caller holds a slot, and newState leaves the
+// caller's thread locked when it succeeds.
+func newState(ctx context.Context, cfg Config) (*state, error) {
 	l, err := lib()
 	if err != nil {
 		return nil, err
@@ -132,48 +163,49 @@ func StartContext(ctx context.Context, cfg Config) (*Handle, error) {
 	if s.delayFn != nil && !l.Has(libpam.FeatureFailDelay) {
 		return nil, notSupported("Config.Delay needs the PAM_FAIL_DELAY item (Linux-PAM)")
 	}
-	items := []startItem{{libpam.ItemTTY, "tty"}, {libpam.ItemRHost, "rhost"}, {libpam.ItemRUser, "ruser"}}
-	itemC := make([][]byte, len(items))
-	for i, v := range []string{cfg.TTY, cfg.RHost, cfg.RUser} {
+	var itemC [len(startItems)][]byte
+	for i, v := range [len(startItems)]string{cfg.TTY, cfg.RHost, cfg.RUser} {
 		if v == "" {
 			continue
 		}
 		if itemC[i], err = libpam.CString(v); err != nil {
-			return nil, &InputError{Op: "start", Field: items[i].tag, Err: err}
+			return nil, &InputError{Op: "start", Field: startItems[i].tag, Err: err}
 		}
 	}
 
 	s.id = libpam.Register(s)
-	var e *Error
-	begin := func() {
-		rc, op := s.begin(serviceC, userC, confC, items, itemC)
-		if rc != 0 {
-			e = s.newError(op, rc, nil)
-			if s.pamh != 0 {
-				l.End(s.pamh, rc)
-			}
-		}
-	}
+	s.args = &startArgs{service: serviceC, user: userC, confdir: confC, items: itemC}
 	// ctx bounds the wait for a call slot, but pam_start itself, which reads
 	// files and loads modules, is never abandoned.
-	if s.policy == ThreadPerCall {
-		err = s.exec(ctx, true, begin)
-	} else if err = s.attach(ctx); err == nil {
-		err = s.exec(context.Background(), true, begin)
+	switch s.policy {
+	case ThreadPerCall:
+		err = s.exec(ctx, true, s.beginCall)
+	case threadRun:
+		// runOwned holds the slot. The thread is locked only now, so that
+		// nothing above can keep it waiting while locked.
+		yieldIfDue()
+		runtime.LockOSThread()
+		s.owner, _ = threadID()
+		s.beginCall()
+		if s.opErr != nil {
+			runtime.UnlockOSThread()
+		}
+	default:
+		if err = s.attach(ctx); err == nil {
+			err = s.exec(context.Background(), true, s.beginCall)
+		}
 	}
+	s.args = nil
 	if err != nil {
 		libpam.Unregister(s.id)
 		return nil, fmt.Errorf("pam: start: %w", err)
 	}
-	if e != nil {
+	if e := s.opErr; e != nil {
+		s.opErr = nil
 		s.release()
 		return nil, e
 	}
-	h := &Handle{s: s}
-	// The cleanup does not cancel: a method of an unreachable Handle may
-	// still be running, and it finishes first.
-	runtime.AddCleanup(h, func(s *state) { go s.close(false) }, s)
-	return h, nil
+	return s, nil
 }
 
 // startItem is an item Config sets at the start of a transaction.
@@ -182,15 +214,37 @@ type startItem struct {
 	tag string
 }
 
+// startItems are the items Config sets, in the order of their fields.
+var startItems = [...]startItem{{libpam.ItemTTY, "tty"}, {libpam.ItemRHost, "rhost"}, {libpam.ItemRUser, "ruser"}}
+
+// startArgs are newState's C strings, for beginCall.
+type startArgs struct {
+	service, user, confdir []byte
+	items                  [len(startItems)][]byte
+}
+
+// beginCall starts the transaction on its thread; a failure leaves the
+// transaction ended and its error in opErr.
+func (s *state) beginCall() {
+	a := s.args
+	rc, op := s.begin(a.service, a.user, a.confdir, &a.items)
+	if rc != 0 {
+		s.opErr = s.newError(op, rc, nil)
+		if s.pamh != 0 {
+			s.lib.End(s.pamh, rc)
+		}
+	}
+}
+
 // begin runs pam_start and sets the initial items, on the transaction's
 // thread. It returns the failing status and the step that failed.
-func (s *state) begin(service, user, confdir []byte, items []startItem, values [][]byte) (int, string) {
+func (s *state) begin(service, user, confdir []byte, values *[len(startItems)][]byte) (int, string) {
 	l := s.lib
 	var rc int
-	if s.pamh, rc = l.Start(service, user, confdir, s.id); rc != 0 {
+	if s.pamh, rc = l.Start(service, user, confdir, s.id, &s.startMem); rc != 0 {
 		return rc, "start"
 	}
-	for i, it := range items {
+	for i, it := range startItems {
 		if values[i] == nil {
 			continue
 		}
@@ -252,16 +306,55 @@ func (s *state) withOp(ctx context.Context) (context.Context, func()) {
 	}
 }
 
+// opContext returns the running operation's context. An operation that runs
+// on its caller's thread makes it cancellable by Close only here, when a
+// conversation or a fail delay first needs it, since most calls need neither.
+// It runs on the transaction's thread or on the caller's, never both at once.
+func (s *state) opContext() context.Context {
+	if s.opLazy && s.opDone == nil {
+		s.opCtx, s.opDone = s.withOp(s.opCtx)
+	}
+	return s.opCtx
+}
+
 // do runs f, a short call on the transaction's thread, for a method that
-// takes no context.
+// takes no context. Such a call neither converses nor blocks, so Close has
+// nothing to cancel.
 func (s *state) do(f func()) error {
 	if err := s.lock(); err != nil {
 		return err
 	}
 	defer s.mu.Unlock()
-	ctx, done := s.withOp(context.Background())
-	defer done()
-	return s.exec(ctx, true, f)
+	return s.exec(context.Background(), true, f)
+}
+
+// curOp is the operation that runOp runs.
+type curOp struct {
+	op     libpam.Op
+	native int32
+	name   string
+}
+
+// runOp runs s.cur on the transaction's thread and leaves its status and
+// error in opRC and opErr.
+func (s *state) runOp() {
+	c := s.cur
+	s.opRC, s.opErr = s.lib.Call(s.pamh, c.op, c.native), nil
+	if c.op.RunsAuthModules() && !s.elevated.Load() {
+		s.scrub()
+	}
+	if s.opRC != 0 {
+		s.opErr = s.newError(c.name, s.opRC, nil)
+	}
+}
+
+// endLazyOp ends the context opContext made for an operation that ran on
+// its caller's thread.
+func (s *state) endLazyOp() {
+	if s.opDone != nil {
+		s.opDone()
+	}
+	s.opCtx, s.opLazy, s.opDone = nil, false, nil
 }
 
 // newError builds the error of a failed call with native status rc. It must
@@ -291,30 +384,40 @@ func (s *state) operation(ctx context.Context, op libpam.Op, name string, flags 
 	}
 	// A call whose context can never end need not be abandonable.
 	inline := ctx.Done() == nil
-	ctx, done := s.withOp(ctx)
-	defer done()
-	s.opCtx, s.convErr, s.delayed = ctx, nil, false
-	native := s.lib.NativeFlags(opFlags(op, flags))
 	if op.LeavesThreadState() {
 		s.dirtyTID = true
 	}
-	var rc int
-	var e *Error
-	err := s.exec(ctx, inline, func() {
-		rc = s.lib.Call(s.pamh, op, native)
-		if op.RunsAuthModules() && !s.elevated.Load() {
-			s.scrub()
-		}
-		if rc != 0 {
-			e = s.newError(name, rc, nil)
-		}
-	})
+	s.convErr, s.delayed = nil, false
+	if s.runsInline(inline) {
+		// Nothing can abandon the call: its context becomes cancellable
+		// only if a conversation or a delay asks for it.
+		s.opCtx, s.opLazy, s.opDone = ctx, true, nil
+		defer s.endLazyOp()
+	} else {
+		var done func()
+		ctx, done = s.withOp(ctx)
+		defer done()
+		s.opCtx, s.opLazy = ctx, false
+	}
+	s.cur = curOp{op: op, native: s.lib.NativeFlags(opFlags(op, flags)), name: name}
+	var err error
+	if s.policy == threadRun {
+		err = s.execOwned(ctx, s.runOp)
+	} else {
+		err = s.exec(ctx, inline, s.runOp)
+	}
 	if err != nil {
 		// An abandoned call still runs on the transaction's thread, which
 		// owns opCtx and convErr now.
 		return fmt.Errorf("pam: %s %s via %s: %w", name, s.user, s.service, err)
 	}
-	s.opCtx = nil
+	if s.opLazy {
+		ctx = s.opCtx // endLazyOp clears it
+	} else {
+		s.opCtx = nil
+	}
+	rc, e := s.opRC, s.opErr
+	s.opErr = nil
 	s.last = rc
 	convErr := s.convErr
 	s.convErr = nil
@@ -339,14 +442,19 @@ func (s *state) operation(ctx context.Context, op libpam.Op, name string, flags 
 	// A module may shrug off a failed conversation, but a panic in a
 	// callback is a bug the caller must hear about even when the stack
 	// succeeded.
-	var panicked *PanicError
-	if errors.As(convErr, &panicked) {
+	if convErr != nil && isPanic(convErr) {
 		return fmt.Errorf("pam: %s: the stack succeeded but the conversation failed: %w", name, convErr)
 	}
-	if errors.As(delayErr, &panicked) {
+	if delayErr != nil && isPanic(delayErr) {
 		return fmt.Errorf("pam: %s: the fail delay callback failed: %w", name, delayErr)
 	}
 	return nil
+}
+
+// isPanic reports whether err holds a PanicError.
+func isPanic(err error) bool {
+	var p *PanicError
+	return errors.As(err, &p)
 }
 
 // Authenticate authenticates the user (pam_authenticate). Flags: Silent,
@@ -435,7 +543,9 @@ func (h *Handle) ChangeAuthTok(ctx context.Context, flags Flags) error {
 // Close returns at once, and the transaction is ended when the C call
 // returns.
 func (h *Handle) Close() error {
-	return h.s.close(true)
+	err := h.s.close(true)
+	h.cleanup.Stop()
+	return err
 }
 
 // close ends the transaction. With cancel it first interrupts what runs; the
@@ -458,17 +568,32 @@ func (s *state) close(cancel bool) error {
 	if s.closed != nil {
 		return nil
 	}
+	if s.policy == threadRun && !s.runEnding && !s.onOwner() {
+		// Only Run's goroutine may call pam_end; Run does when its
+		// function returns. Until then every method returns ErrClosed.
+		s.closing.Store(true)
+		return nil
+	}
 	s.closed = ErrClosed
-	var e *Error
-	s.endCall(func() {
-		if rc := s.lib.End(s.pamh, s.last); rc != 0 {
-			e = s.newError("end", rc, nil)
-		}
-	})
+	s.opErr = nil
+	if s.policy == threadRun {
+		s.end() // close checked that this is the handle's thread
+	} else {
+		s.endCall(s.end)
+	}
 	s.pamh = 0
 	s.release()
-	if e != nil {
+	if e := s.opErr; e != nil {
+		s.opErr = nil
 		return e
 	}
 	return nil
+}
+
+// end runs pam_end with the last operation's status, on the transaction's
+// thread; a failure leaves its error in opErr.
+func (s *state) end() {
+	if rc := s.lib.End(s.pamh, s.last); rc != 0 {
+		s.opErr = s.newError("end", rc, nil)
+	}
 }

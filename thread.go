@@ -24,7 +24,9 @@ const (
 	// ThreadPerHandle runs every call of the handle, and every callback
 	// those calls make, on one OS thread locked for the handle's life,
 	// whichever goroutine calls. Each call is a hand-off to that thread,
-	// which costs two thread switches. This is the default.
+	// which costs two thread switches. This is the default. Run gives the
+	// same guarantee without the hand-offs, for a transaction that one
+	// goroutine runs from start to end.
 	ThreadPerHandle
 
 	// ThreadPerCall runs each call, and its callbacks, on one OS thread
@@ -112,6 +114,40 @@ func (w *worker) loop() {
 	// goroutines.
 }
 
+// runsInline reports whether exec runs a call on the caller's own thread;
+// inline says whether the call's context allows it.
+func (s *state) runsInline(inline bool) bool {
+	return s.policy == threadRun || inline && s.perCall()
+}
+
+// threadRun is the policy of a handle made by Run: every call runs on the
+// thread of Run's function, locked by Run, and holding a call slot.
+const threadRun ThreadPolicy = -1
+
+// onOwner reports whether the caller runs on the thread of a threadRun
+// handle's function; it is true where thread ids are unknown.
+func (s *state) onOwner() bool {
+	id, ok := threadID()
+	return !ok || id == s.owner
+}
+
+// execOwned runs a call of a threadRun handle on the caller's thread, which
+// must be the handle's.
+func (s *state) execOwned(ctx context.Context, run func()) error {
+	if !s.onOwner() {
+		return ErrNotOwner
+	}
+	if s.noSlot {
+		if err := acquireSlot(ctx); err != nil {
+			return err
+		}
+		s.noSlot = false
+	}
+	yieldIfDue()
+	run()
+	return nil
+}
+
 // perCall reports whether the next call runs on a thread of its own rather
 // than on the handle's dedicated worker.
 func (s *state) perCall() bool {
@@ -140,23 +176,50 @@ func (s *state) detach() {
 	}
 }
 
-// traced runs f as a call of s: while it runs, reentrancy checks know its
-// thread.
-func (s *state) traced(f func()) func() {
-	return func() {
-		if id, ok := threadID(); ok {
-			s.callTID.Store(id)
-		}
-		f()
-		s.callTID.Store(0)
+// enterCallback marks the start of a callback of s that may run user code, on
+// the thread of s's running call: until exitCallback, methods of s called on
+// this thread return ErrReentrant instead of deadlocking.
+func (s *state) enterCallback() {
+	if id, ok := threadID(); ok {
+		s.callTID.Store(id)
 	}
+	s.inCallback.Store(true)
 }
 
-// onCallThread reports whether the caller runs on the thread of s's running
-// call, that is, inside one of its callbacks.
+func (s *state) exitCallback() {
+	s.inCallback.Store(false)
+	s.callTID.Store(0)
+}
+
+// onCallThread reports whether the caller runs on the thread of a callback of
+// s, that is, inside it.
 func onCallThread(s *state) bool {
 	id, ok := threadID()
 	return ok && id != 0 && s.callTID.Load() == id
+}
+
+// yieldEvery bounds how long a goroutine that calls into libpam back to back
+// runs between two visits to the scheduler. Go's sysmon takes the P of a
+// goroutine whose time slice passed 10 ms while it is in a foreign call, and a
+// goroutine whose calls follow one another never ends its slice by blocking:
+// its P is then taken again and again, each time waking another thread, whose
+// presence on the other CPU makes every munmap of libpam's dlclose send a TLB
+// shootdown. Yielding now and then ends the slice and stops it.
+const yieldEvery = 2 * time.Millisecond
+
+// epoch and lastYield time the yields of yieldIfDue.
+var (
+	epoch     = time.Now()
+	lastYield atomic.Int64
+)
+
+// yieldIfDue yields the processor if no call into libpam has done so for
+// yieldEvery. It runs before each call made on the caller's own thread.
+func yieldIfDue() {
+	now := int64(time.Since(epoch))
+	if last := lastYield.Load(); now-last >= int64(yieldEvery) && lastYield.CompareAndSwap(last, now) {
+		runtime.Gosched()
+	}
 }
 
 // abandonGrace is how long exec still waits for a PAM call after its context
@@ -170,13 +233,16 @@ const abandonGrace = 20 * time.Millisecond
 // handle is abandoned: exec returns an error wrapping ErrClosed and the
 // context's cause, the call goes on in C, and the transaction is ended when it
 // returns. The caller holds s.mu.
-func (s *state) exec(ctx context.Context, inline bool, f func()) error {
-	run := s.traced(f)
+func (s *state) exec(ctx context.Context, inline bool, run func()) error {
+	if s.policy == threadRun {
+		return s.execOwned(ctx, run)
+	}
 	if s.perCall() {
 		if err := acquireSlot(ctx); err != nil {
 			return err
 		}
 		if inline {
+			yieldIfDue()
 			runtime.LockOSThread()
 			run()
 			runtime.UnlockOSThread()
@@ -244,13 +310,17 @@ func (s *state) await(ctx context.Context, done <-chan struct{}, w *worker) erro
 
 // endCall runs pam_end for Close: on the dedicated worker if the handle has
 // one, else on a thread locked for the call. pam_end takes no call slot, so
-// that closing never waits for one.
-func (s *state) endCall(f func()) {
-	run := s.traced(f)
+// that closing never waits for one, and it starts no thread unless the
+// transaction's state is on one.
+func (s *state) endCall(run func()) {
 	switch {
 	case s.w != nil:
 		s.w.run(run)
-	case s.perCall():
+	case !s.dirtyTID:
+		// ThreadPerCall, or a handle that gave its worker back during a
+		// fail delay: no thread holds state of the transaction, so the
+		// caller's own serves, without a new thread.
+		yieldIfDue()
 		runtime.LockOSThread()
 		run()
 		runtime.UnlockOSThread()

@@ -37,26 +37,34 @@ func (op Op) LeavesThreadState() bool {
 	return op == OpSetcred || op == OpOpenSession || op == OpCloseSession
 }
 
+// StartMem is the memory pam_start reads and writes during the call. It is
+// part of the caller's own (heap) state, so that the call allocates nothing.
+type StartMem struct {
+	conv [2]uintptr // struct pam_conv
+	h    Handle
+}
+
 // Start calls pam_start, or pam_start_confdir when confdir is not empty, with
 // gopam's conversation trampoline and appdata as its appdata_ptr. service,
 // user and confdir must be NUL-terminated (CString); user may be nil for
 // "no user yet". libpam copies all of them and the pam_conv struct.
-func (l *Lib) Start(service, user, confdir []byte, appdata uintptr) (Handle, int) {
-	conv := [2]uintptr{l.convTrampoline, appdata}
-	var h Handle
+func (l *Lib) Start(service, user, confdir []byte, appdata uintptr, m *StartMem) (Handle, int) {
+	m.conv = [2]uintptr{l.convTrampoline, appdata}
+	m.h = 0
 	var rc uintptr
 	if confdir != nil {
 		rc, _, _ = purego.SyscallN(l.startConfdir, uintptr(unsafe.Pointer(&service[0])),
-			bytesPtr(user), uintptr(unsafe.Pointer(&conv)), uintptr(unsafe.Pointer(&confdir[0])),
-			uintptr(unsafe.Pointer(&h)))
+			bytesPtr(user), uintptr(unsafe.Pointer(&m.conv)), uintptr(unsafe.Pointer(&confdir[0])),
+			uintptr(unsafe.Pointer(&m.h)))
 	} else {
 		rc, _, _ = purego.SyscallN(l.start, uintptr(unsafe.Pointer(&service[0])),
-			bytesPtr(user), uintptr(unsafe.Pointer(&conv)), uintptr(unsafe.Pointer(&h)))
+			bytesPtr(user), uintptr(unsafe.Pointer(&m.conv)), uintptr(unsafe.Pointer(&m.h)))
 	}
 	runtime.KeepAlive(service)
 	runtime.KeepAlive(user)
 	runtime.KeepAlive(confdir)
-	return h, int(int32(rc))
+	runtime.KeepAlive(m)
+	return m.h, int(int32(rc))
 }
 
 func bytesPtr(b []byte) uintptr {

@@ -3,6 +3,7 @@ package libpam
 import (
 	"encoding/binary"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/ebitengine/purego"
@@ -44,37 +45,37 @@ type Callbacks interface {
 	Delay(status int, usec uint32)
 }
 
+// registry maps the appdata values handed to libpam to their callbacks. It
+// is read on every callback and written at every start and end, from many
+// threads at once, so it takes no lock: a thread locked to a transaction that
+// waited for one would hold that thread idle.
 var registry struct {
-	sync.RWMutex
-	next uintptr
-	m    map[uintptr]Callbacks
+	m     sync.Map // uintptr -> Callbacks
+	next  atomic.Uintptr
+	count atomic.Int64
 }
 
 // Register makes cb reachable from the trampolines and returns the appdata
 // value that names it. The value is a plain number, not a Go pointer, so C
 // may hold it freely.
 func Register(cb Callbacks) uintptr {
-	registry.Lock()
-	defer registry.Unlock()
-	if registry.m == nil {
-		registry.m = make(map[uintptr]Callbacks)
-	}
-	registry.next++
-	registry.m[registry.next] = cb
-	return registry.next
+	id := registry.next.Add(1)
+	registry.m.Store(id, cb)
+	registry.count.Add(1)
+	return id
 }
 
 // Unregister forgets the callbacks named by id; later calls with it fail.
 func Unregister(id uintptr) {
-	registry.Lock()
-	delete(registry.m, id)
-	registry.Unlock()
+	if _, ok := registry.m.LoadAndDelete(id); ok {
+		registry.count.Add(-1)
+	}
 }
 
 func lookup(id uintptr) Callbacks {
-	registry.RLock()
-	defer registry.RUnlock()
-	return registry.m[id]
+	cb, _ := registry.m.Load(id)
+	c, _ := cb.(Callbacks)
+	return c
 }
 
 // cMessage and cResponse mirror struct pam_message and struct pam_response.
@@ -217,7 +218,5 @@ func delayTrampoline(status, usec, appdata uintptr) {
 // Registered counts the callbacks registered now: the transactions that are
 // started and not yet ended.
 func Registered() int {
-	registry.RLock()
-	defer registry.RUnlock()
-	return len(registry.m)
+	return int(registry.count.Load())
 }

@@ -1,0 +1,338 @@
+package pam_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gopam/pam"
+	"github.com/gopam/pam/internal/testmodule"
+	"github.com/gopam/pam/pamtest"
+)
+
+// recordedThreads returns the thread ids the C test module wrote to file
+// (pairs of "operation tid").
+func recordedThreads(t *testing.T, file string) map[int]bool {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := strings.Fields(string(data))
+	if len(fields) < 2 {
+		t.Fatalf("the module recorded no thread: %q", data)
+	}
+	tids := map[int]bool{}
+	for j := 1; j < len(fields); j += 2 {
+		n, err := strconv.Atoi(fields[j])
+		if err != nil {
+			t.Fatal(err)
+		}
+		tids[n] = true
+	}
+	return tids
+}
+
+// everyOperation runs all the operations of a handle, in a login's order.
+func everyOperation(ctx context.Context, h *pam.Handle) error {
+	for _, op := range []func(context.Context, pam.Flags) error{
+		h.Authenticate, h.AcctMgmt, h.EstablishCredentials, h.OpenSession,
+		h.ChangeAuthTok, h.RefreshCredentials, h.CloseSession, h.DeleteCredentials,
+	} {
+		if err := op(ctx, 0); err != nil {
+			return err
+		}
+	}
+	_, err := h.Env().List()
+	return err
+}
+
+// tidStack is a stack of the C test module recording its thread ids, with
+// one conversation message per call.
+func tidStack(t *testing.T) (*pamtest.Stack, string, string) {
+	st := pamtest.New(t)
+	mod := testmodule.Build(t)
+	tids := st.File("tids", "")
+	args := mod + " tidfile=" + tids + " nmsg=1"
+	svc := st.Service("tids", "auth required "+args, "account required "+args,
+		"session required "+args, "password required "+args)
+	return st, svc, tids
+}
+
+// TestRunOnCallersThread: with a context that cannot end, Run runs the whole
+// transaction, its conversation included, on the caller's own thread.
+func TestRunOnCallersThread(t *testing.T) {
+	st, svc, tids := tidStack(t)
+	var mu sync.Mutex
+	convTIDs := map[int]bool{}
+	conv := pam.ConversationFunc(func(_ context.Context, msgs []pam.Message) ([]pam.Response, error) {
+		mu.Lock()
+		convTIDs[syscall.Gettid()] = true
+		mu.Unlock()
+		return make([]pam.Response, len(msgs)), nil
+	})
+	live, slots := pam.LiveTransactions(), pam.CallsInFlight()
+	type result struct {
+		caller int
+		err    error
+	}
+	done := make(chan result)
+	go func() {
+		runtime.LockOSThread() // the caller's thread, known before Run
+		defer runtime.UnlockOSThread()
+		caller := syscall.Gettid()
+		err := pam.Run(context.Background(), pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: conv},
+			func(ctx context.Context, h *pam.Handle) error {
+				if n := pam.CallsInFlight(); n != slots+1 {
+					t.Errorf("inside Run: %d call slots held, want %d", n, slots+1)
+				}
+				return everyOperation(ctx, h)
+			})
+		done <- result{caller, err}
+	}()
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	ran := recordedThreads(t, tids)
+	for id := range convTIDs {
+		ran[id] = true
+	}
+	if len(ran) != 1 || !ran[r.caller] {
+		t.Errorf("the transaction ran on threads %v, want only the caller's %d", ran, r.caller)
+	}
+	if n := pam.LiveTransactions(); n != live {
+		t.Errorf("%d live transactions after Run, want %d", n, live)
+	}
+	if n := pam.CallsInFlight(); n != slots {
+		t.Errorf("%d call slots held after Run, want %d", n, slots)
+	}
+}
+
+// TestRunWithContextOneThread: with a context that can end, fn runs on a
+// goroutine of its own, and the transaction on that goroutine's one thread.
+func TestRunWithContextOneThread(t *testing.T) {
+	st, svc, tids := tidStack(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	caller := syscall.Gettid()
+	var fnTIDs []int
+	err := pam.Run(ctx, pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: pam.Answers()},
+		func(ctx context.Context, h *pam.Handle) error {
+			fnTIDs = append(fnTIDs, syscall.Gettid())
+			err := everyOperation(ctx, h)
+			fnTIDs = append(fnTIDs, syscall.Gettid())
+			return err
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ran := recordedThreads(t, tids)
+	if len(ran) != 1 || ran[caller] || !ran[fnTIDs[0]] || fnTIDs[0] != fnTIDs[1] {
+		t.Errorf("the transaction ran on threads %v, fn on %v, the caller on %d: want fn's one thread, not the caller's",
+			ran, fnTIDs, caller)
+	}
+}
+
+// TestRunHandleBelongsToFn: other goroutines get ErrNotOwner, except Close,
+// which refuses fn's later calls; Run still ends the transaction.
+func TestRunHandleBelongsToFn(t *testing.T) {
+	st := pamtest.New(t)
+	svc := st.Service("permit", "auth required pam_permit.so", "account required pam_permit.so")
+	live := pam.LiveTransactions()
+	err := pam.Run(context.Background(), pam.Config{Service: svc, User: "alice", ConfDir: st.Dir()},
+		func(ctx context.Context, h *pam.Handle) error {
+			other := func(f func() error) error {
+				ch := make(chan error)
+				go func() { ch <- f() }()
+				return <-ch
+			}
+			if err := other(func() error { return h.AcctMgmt(ctx, 0) }); !errors.Is(err, pam.ErrNotOwner) {
+				t.Errorf("AcctMgmt from another goroutine: got %v, want ErrNotOwner", err)
+			}
+			if err := other(func() error { return h.Env().Set("A", "1") }); !errors.Is(err, pam.ErrNotOwner) {
+				t.Errorf("Env().Set from another goroutine: got %v, want ErrNotOwner", err)
+			}
+			if _, err := other2(func() (string, error) { return h.Item(pam.ItemUser) }); !errors.Is(err, pam.ErrNotOwner) {
+				t.Errorf("Item from another goroutine: got %v, want ErrNotOwner", err)
+			}
+			if err := h.Authenticate(ctx, 0); err != nil {
+				t.Errorf("Authenticate from fn: %v", err)
+			}
+			if err := other(h.Close); err != nil {
+				t.Errorf("Close from another goroutine: %v", err)
+			}
+			if pam.LiveTransactions() != live+1 {
+				t.Error("Close from another goroutine ended the transaction off its thread")
+			}
+			return h.AcctMgmt(ctx, 0)
+		})
+	if !errors.Is(err, pam.ErrClosed) {
+		t.Errorf("Run: got %v, want fn's ErrClosed", err)
+	}
+	if n := pam.LiveTransactions(); n != live {
+		t.Errorf("%d live transactions after Run, want %d", n, live)
+	}
+}
+
+func other2[T any](f func() (T, error)) (T, error) {
+	type r struct {
+		v   T
+		err error
+	}
+	ch := make(chan r)
+	go func() { v, err := f(); ch <- r{v, err} }()
+	x := <-ch
+	return x.v, x.err
+}
+
+func TestRunCancelDuringConversation(t *testing.T) {
+	st := pamtest.New(t)
+	svc := st.Service("stress", "auth required pam_stress.so")
+	waiting := make(chan struct{})
+	conv := pam.ConversationFunc(func(ctx context.Context, _ []pam.Message) ([]pam.Response, error) {
+		close(waiting)
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() {
+		done <- pam.Run(ctx, pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: conv},
+			func(ctx context.Context, h *pam.Handle) error { return h.Authenticate(ctx, 0) })
+	}()
+	<-waiting
+	err := cancelPromptly(t, cancel, done)
+	if !errors.Is(err, context.Canceled) || !errors.Is(err, pam.ErrConv) {
+		t.Fatalf("got %v, want the conversation error wrapping context.Canceled", err)
+	}
+}
+
+// TestRunCancelDuringModuleInC: Run returns promptly, the transaction ends
+// when the script does, and nothing is left behind.
+func TestRunCancelDuringModuleInC(t *testing.T) {
+	st := pamtest.New(t)
+	script := st.Script("sleep.sh", "exec /bin/sleep 0.3\n")
+	svc := st.Service("slow", "auth required pam_exec.so quiet "+script, "account required pam_permit.so")
+	afterCancel := make(chan error, 1)
+	run := func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() { time.Sleep(50 * time.Millisecond); cancel() }()
+		start := time.Now()
+		err := pam.Run(ctx, pam.Config{Service: svc, User: "alice", ConfDir: st.Dir()},
+			func(ctx context.Context, h *pam.Handle) error {
+				err := h.Authenticate(ctx, 0)
+				afterCancel <- h.AcctMgmt(context.Background(), 0)
+				return err
+			})
+		if took := time.Since(start); took > 50*time.Millisecond+promptly {
+			t.Errorf("returned after %v, the script sleeps 300ms", took)
+		}
+		if !errors.Is(err, context.Canceled) || !errors.Is(err, pam.ErrClosed) {
+			t.Fatalf("got %v, want ErrClosed wrapping context.Canceled", err)
+		}
+		if err := <-afterCancel; !errors.Is(err, pam.ErrClosed) {
+			t.Fatalf("fn's call after Run gave up: got %v, want ErrClosed", err)
+		}
+	}
+	run()
+	live, slots := pam.LiveTransactions(), pam.CallsInFlight()
+	goroutines := runtime.NumGoroutine()
+	for range 5 {
+		run()
+	}
+	waitLive(t, live)
+	waitUntil(t, func() bool { return pam.CallsInFlight() == slots }, func() string {
+		return itoa(pam.CallsInFlight()) + " call slots held, want " + itoa(slots)
+	})
+	waitGoroutines(t, goroutines)
+}
+
+func TestRunPanic(t *testing.T) {
+	st := pamtest.New(t)
+	svc := st.Service("permit", "auth required pam_permit.so")
+	live, slots := pam.LiveTransactions(), pam.CallsInFlight()
+	for _, ctx := range []context.Context{context.Background(), t.Context()} {
+		err := pam.Run(ctx, pam.Config{Service: svc, User: "alice", ConfDir: st.Dir()},
+			func(ctx context.Context, h *pam.Handle) error {
+				if err := h.Authenticate(ctx, 0); err != nil {
+					return err
+				}
+				panic("fn broke")
+			})
+		var p *pam.PanicError
+		if !errors.As(err, &p) || p.Value != "fn broke" || len(p.Stack) == 0 {
+			t.Fatalf("got %v, want a PanicError with the value and a stack", err)
+		}
+		if n := pam.LiveTransactions(); n != live {
+			t.Errorf("%d live transactions after the panic, want %d", n, live)
+		}
+		if n := pam.CallsInFlight(); n != slots {
+			t.Errorf("%d call slots held after the panic, want %d", n, slots)
+		}
+	}
+}
+
+// TestRunFailDelayGivesThreadBack: during a failed login's fail delay, fn's
+// goroutine holds no call slot, and it can go on afterwards.
+func TestRunFailDelayGivesThreadBack(t *testing.T) {
+	st := pamtest.New(t)
+	svc := st.Service("deny", "auth required pam_faildelay.so delay=600000", "auth required pam_deny.so",
+		"account required pam_permit.so")
+	slots := pam.CallsInFlight()
+	done := make(chan error)
+	var took time.Duration
+	go func() {
+		done <- pam.Run(context.Background(), pam.Config{Service: svc, User: "alice", ConfDir: st.Dir()},
+			func(ctx context.Context, h *pam.Handle) error {
+				start := time.Now()
+				err := h.Authenticate(ctx, 0)
+				took = time.Since(start)
+				if !errors.Is(err, pam.ErrAuth) {
+					return err
+				}
+				return h.AcctMgmt(ctx, 0) // on the thread fn has after the wait
+			})
+	}()
+	time.Sleep(150 * time.Millisecond) // libpam waits at least half the delay
+	if n := pam.CallsInFlight(); n != slots {
+		t.Errorf("during the fail delay %d call slots are held, want %d", n, slots)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if took < 250*time.Millisecond {
+		t.Errorf("the failed Authenticate returned after %v: no fail delay", took)
+	}
+}
+
+func TestRunBadInput(t *testing.T) {
+	slots, live := pam.CallsInFlight(), pam.LiveTransactions()
+	called := false
+	fn := func(context.Context, *pam.Handle) error { called = true; return nil }
+	var in *pam.InputError
+	if err := pam.Run(context.Background(), pam.Config{Service: "a\x00b"}, fn); !errors.As(err, &in) || !errors.Is(err, pam.ErrNUL) {
+		t.Errorf("NUL in the service: got %v, want an InputError wrapping ErrNUL", err)
+	}
+	if err := pam.Run(context.Background(), pam.Config{Threads: pam.ThreadPerCall}, fn); !errors.As(err, &in) {
+		t.Errorf("Threads set: got %v, want an InputError", err)
+	}
+	if err := pam.Run(context.Background(), pam.Config{}, nil); err == nil {
+		t.Error("nil fn: no error")
+	}
+	if called {
+		t.Error("fn was called despite bad input")
+	}
+	if pam.CallsInFlight() != slots || pam.LiveTransactions() != live {
+		t.Error("bad input left a call slot or a transaction behind")
+	}
+}
