@@ -22,7 +22,7 @@ import (
 
 // concurrentImpls are the implementations of faildelay and flood, each run
 // in its own child process.
-var concurrentImpls = []string{"c", "gopam", "gopam_percall", "msteinert"}
+var concurrentImpls = []string{"c", "gopam", "gopam_percall", "gopam_run", "msteinert"}
 
 // cThreadStackKiB is the stack of each C thread in faildelay and flood.
 const cThreadStackKiB = 256
@@ -227,7 +227,7 @@ func childConcurrent(s *stacks, name, im string, n, delayUS int) obj {
 	case "c":
 		ct := newCTxn(s, c.service, c.op, cAuthErr)
 		bad, notStarted, secs = ct.concurrent(n, cThreadStackKiB)
-	case "gopam", "gopam_percall", "msteinert":
+	case "gopam", "gopam_percall", "gopam_run", "msteinert":
 		txn := gopamTxnFor(im)
 		if im == "msteinert" {
 			txn = msteinertTxn
@@ -271,11 +271,28 @@ func childConcurrent(s *stacks, name, im string, n, delayUS int) obj {
 // ThreadPerCall, Start, Authenticate and AcctMgmt run on the caller's thread
 // and EstablishCredentials onwards on a dedicated one.
 func leakTxn(s *stacks, policy pam.ThreadPolicy) error {
-	ctx := context.Background()
 	h, err := pam.Start(pam.Config{Service: svcLeak, User: benchUser, Conv: gopamConv, ConfDir: s.dir, Threads: policy})
 	if err != nil {
 		return err
 	}
+	err = leakSteps(context.Background(), h)
+	if cerr := h.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// leakRunTxn runs the same transaction with pam.Run and
+// context.Background(): every operation runs inside Run's function, on the
+// caller's thread, and Run ends the transaction.
+func leakRunTxn(s *stacks) error {
+	return pam.Run(context.Background(), pam.Config{Service: svcLeak, User: benchUser, Conv: gopamConv, ConfDir: s.dir},
+		leakSteps)
+}
+
+// leakSteps runs the operations of a leak transaction on h, from Authenticate
+// to DeleteCredentials, stopping at the first error; it does not close h.
+func leakSteps(ctx context.Context, h *pam.Handle) error {
 	env := h.Env()
 	steps := []func() error{
 		func() error { return h.Authenticate(ctx, 0) },
@@ -298,27 +315,30 @@ func leakTxn(s *stacks, policy pam.ThreadPolicy) error {
 		func() error { return h.DeleteCredentials(ctx, 0) },
 	}
 	for _, f := range steps {
-		if err = f(); err != nil {
-			break
+		if err := f(); err != nil {
+			return err
 		}
 	}
-	if cerr := h.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return nil
 }
 
 // childLeak runs n leak transactions after a warm-up and reports glibc's and
 // Go's heap in use at five checkpoints.
 func childLeak(s *stacks, im string, n int) obj {
 	o := obj{{"case", "leak"}, {"impl", im}, {"n", n}}
-	if gopamTxnFor(im) == nil {
+	var txn func() error
+	switch im {
+	case "gopam", "gopam_percall":
+		policy := policyOf(im)
+		txn = func() error { return leakTxn(s, policy) }
+	case "gopam_run":
+		txn = func() error { return leakRunTxn(s) }
+	default:
 		return append(o, kv{"error", "unknown implementation"})
 	}
-	policy := policyOf(im)
 	warm := max(n/10, 1000)
 	for range warm {
-		if err := leakTxn(s, policy); err != nil {
+		if err := txn(); err != nil {
 			return append(o, kv{"error", err.Error()})
 		}
 	}
@@ -340,7 +360,7 @@ func childLeak(s *stacks, im string, n int) obj {
 			break
 		}
 		for range n / parts {
-			if err := leakTxn(s, policy); err != nil {
+			if err := txn(); err != nil {
 				return append(o, kv{"error", err.Error()})
 			}
 		}
@@ -356,10 +376,12 @@ func childLeak(s *stacks, im string, n int) obj {
 		kv{"peak_threads", peak}, kv{"threads_after", threads})
 }
 
-// leakImpls are the implementations of leak: gopam under each policy.
-var leakImpls = []string{"gopam", "gopam_percall"}
+// leakImpls are the implementations of leak: gopam under each policy and
+// with Run.
+var leakImpls = []string{"gopam", "gopam_percall", "gopam_run"}
 
-// leakCase runs the leak child once per gopam policy and prints its lines.
+// leakCase runs the leak child once per gopam policy (Run included) and
+// prints its lines.
 func leakCase(s *stacks, n int) map[string]obj {
 	out := map[string]obj{}
 	for _, im := range leakImpls {

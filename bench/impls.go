@@ -59,6 +59,22 @@ func gopamCtxTxn(s *stacks, c txnCase) error {
 	return gopamTxnCtx(ctx, pam.ThreadDefault, s, c)
 }
 
+// gopamRunTxn runs one transaction of c with pam.Run and
+// context.Background(): the whole transaction runs on the caller's
+// goroutine, its thread locked for it, with no hand-off.
+func gopamRunTxn(s *stacks, c txnCase) error {
+	return gopamRunTxnCtx(context.Background(), s, c)
+}
+
+// gopamRunCtxTxn runs one transaction of c with pam.Run under a cancellable
+// context with a deadline: Run then runs the transaction on a goroutine of
+// its own.
+func gopamRunCtxTxn(s *stacks, c txnCase) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return gopamRunTxnCtx(ctx, s, c)
+}
+
 // gopamTxnFor returns the transaction function of a gopam implementation, or
 // nil for another name.
 func gopamTxnFor(im string) func(*stacks, txnCase) error {
@@ -69,6 +85,10 @@ func gopamTxnFor(im string) func(*stacks, txnCase) error {
 		return gopamPerCallTxn
 	case "gopam_ctx":
 		return gopamCtxTxn
+	case "gopam_run":
+		return gopamRunTxn
+	case "gopam_run_ctx":
+		return gopamRunCtxTxn
 	}
 	return nil
 }
@@ -95,6 +115,19 @@ func gopamTxnCtx(ctx context.Context, policy pam.ThreadPolicy, s *stacks, c txnC
 	if cerr := h.Close(); err == nil {
 		err = cerr
 	}
+	return expect(c, err, pam.ErrAuth)
+}
+
+// gopamRunTxnCtx runs one transaction of c with pam.Run and the same Config
+// as gopamTxnCtx, less Threads, which Run chooses.
+func gopamRunTxnCtx(ctx context.Context, s *stacks, c txnCase) error {
+	err := pam.Run(ctx, pam.Config{Service: c.service, User: benchUser, Conv: gopamConv, ConfDir: s.dir},
+		func(ctx context.Context, h *pam.Handle) error {
+			if c.op == opChauthtok {
+				return h.ChangeAuthTok(ctx, 0)
+			}
+			return h.Authenticate(ctx, 0)
+		})
 	return expect(c, err, pam.ErrAuth)
 }
 
@@ -153,7 +186,7 @@ func cExpect(c txnCase) int {
 
 // implsFor returns the implementations measured for c: the C loop (one
 // foreign call per batch), the C transaction called once per transaction and
-// once per PAM call from Go, gopam under each thread policy and
+// once per PAM call from Go, gopam under each thread policy and with Run, and
 // msteinert/pam.
 func implsFor(s *stacks, c txnCase, withVariants bool) []impl {
 	out := allImplsFor(s, c, withVariants)
@@ -200,11 +233,13 @@ func allImplsFor(s *stacks, c txnCase, withVariants bool) []impl {
 		}},
 		{"gopam", goPar(gopamTxn)},
 		{"gopam_percall", goPar(gopamPerCallTxn)},
+		{"gopam_run", goPar(gopamRunTxn)},
 		{"msteinert", goPar(msteinertTxn)},
 	}
 	if withVariants {
 		out = append(out,
 			impl{"gopam_ctx", goPar(gopamCtxTxn)},
+			impl{"gopam_run_ctx", goPar(gopamRunCtxTxn)},
 			impl{"c_txn", func(n, _ int) error {
 				for range n {
 					if !ct.one() {

@@ -43,7 +43,7 @@ func main() {
 	childDelay := flag.Int("child-delay-us", 0, "")
 	childConf := flag.String("child-confdir", "", "")
 	flag.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: go run . [-quick] [-reps N] [-n N] [-cases permit,echo1,batch3,parallel,faildelay,flood,leak] [-impls c,c_txn,c_call,gopam,gopam_percall,gopam_ctx,msteinert]\n")
+		fmt.Fprintf(os.Stderr, "usage: go run . [-quick] [-reps N] [-n N] [-cases permit,echo1,batch3,parallel,faildelay,flood,leak] [-impls c,c_txn,c_call,gopam,gopam_percall,gopam_run,gopam_run_ctx,gopam_ctx,msteinert]\n")
 		flag.VisitAll(func(f *flag.Flag) {
 			if !strings.HasPrefix(f.Name, "child") {
 				fmt.Fprintf(os.Stderr, "  -%s\t%s\n", f.Name, f.Usage)
@@ -129,7 +129,7 @@ func bench(st settings, run func(string) bool) error {
 		g.flood(concurrentCase(s, "flood", st.floodN, st.floodDelay, 180*time.Second))
 	}
 	if run("leak") {
-		logf("leak: %d transactions with every operation (gopam, each policy)", st.leakN)
+		logf("leak: %d transactions with every operation (gopam: each policy, and Run)", st.leakN)
 		g.leak(leakCase(s, st.leakN))
 	}
 	g.emit(time.Since(begin), m.otherPct())
