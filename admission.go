@@ -25,7 +25,10 @@ var slots = struct {
 // SetMaxInFlight sets how many call slots the process has (n < 1 means
 // DefaultMaxInFlight). A ThreadPerHandle handle holds a slot with its
 // dedicated thread, from Start to Close, except while it waits out a fail
-// delay; a ThreadPerCall handle holds one for each call. Past the limit Start
+// delay; a ThreadPerCall handle holds one for each call; Run holds one from
+// the start of the transaction to its end, all of its function's own work
+// included (so a Run or Start nested in the function needs a second slot),
+// except while a fail delay is waited out. Past the limit Start
 // and calls wait for a free slot, in order of arrival, bounded by their
 // context, and fail with an error wrapping the context's error if that ends
 // first. A call waiting for an answer in its conversation holds its slot;
@@ -62,6 +65,17 @@ func releaseSlot() {
 	slots.used--
 	grantLocked()
 	slots.Unlock()
+}
+
+// tryAcquireSlot takes a call slot if one is free and nobody waits for one.
+func tryAcquireSlot() bool {
+	slots.Lock()
+	defer slots.Unlock()
+	if slots.used < slots.limit && slots.waiters.Len() == 0 {
+		slots.used++
+		return true
+	}
+	return false
 }
 
 // acquireSlot takes a call slot; the caller gives it back with releaseSlot.

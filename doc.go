@@ -20,8 +20,9 @@
 // Authenticate alone is not a login: an expired or locked account still
 // authenticates, and only AcctMgmt refuses it. Login runs both.
 //
-// Run does the same in one call, on the caller's own thread, with no
-// hand-off between threads: the fastest way to check a login per request:
+// Run does the same in one call, on one thread locked for the transaction
+// (the caller's when ctx cannot end), with no hand-off between threads on
+// each call: the fastest way to check a login per request:
 //
 //	err := pam.Run(ctx, cfg, func(ctx context.Context, h *pam.Handle) error {
 //		return h.Login(ctx, 0)

@@ -73,7 +73,7 @@ func (s *state) applyDelay(ctx context.Context, rc int, opErr *Error) error {
 		// ran, and they restore what they change within a call) gives the
 		// thread back and continues on another.
 		if s.policy == threadRun {
-			defer s.rebind(ctx)
+			defer s.rebind()
 			s.unbind()
 		} else {
 			s.detach()

@@ -55,7 +55,6 @@ type state struct {
 	w          *worker // the dedicated worker, while the handle has one
 	owner      int64   // threadRun: the thread of Run's function, 0 if unknown
 	noSlot     bool    // threadRun: the slot was given back and not yet retaken
-	runEnding  bool    // threadRun: Run ends the transaction on its thread
 	pamh       libpam.Handle
 	closed     error // nil while open; ErrClosed or a wrapped cause after
 	last       int   // native status of the last operation, for pam_end
@@ -382,6 +381,9 @@ func (s *state) operation(ctx context.Context, op libpam.Op, name string, flags 
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	if s.policy == threadRun && !s.onOwner() {
+		return ErrNotOwner
+	}
 	// A call whose context can never end need not be abandonable.
 	inline := ctx.Done() == nil
 	if op.LeavesThreadState() {
@@ -402,7 +404,7 @@ func (s *state) operation(ctx context.Context, op libpam.Op, name string, flags 
 	s.cur = curOp{op: op, native: s.lib.NativeFlags(opFlags(op, flags)), name: name}
 	var err error
 	if s.policy == threadRun {
-		err = s.execOwned(ctx, s.runOp)
+		err = s.execOwned(ctx, true, s.runOp)
 	} else {
 		err = s.exec(ctx, inline, s.runOp)
 	}
@@ -544,7 +546,9 @@ func (h *Handle) ChangeAuthTok(ctx context.Context, flags Flags) error {
 // returns.
 func (h *Handle) Close() error {
 	err := h.s.close(true)
-	h.cleanup.Stop()
+	if err != ErrReentrant {
+		h.cleanup.Stop() // the transaction is ended, or ending elsewhere
+	}
 	return err
 }
 
@@ -552,6 +556,12 @@ func (h *Handle) Close() error {
 // runtime cleanup of a dropped Handle does not, since a method of the Handle
 // may still be running.
 func (s *state) close(cancel bool) error {
+	return s.closeAs(cancel, s.policy == threadRun && s.onOwner())
+}
+
+// closeAs is close; owner says that the caller runs on a threadRun handle's
+// thread (Run itself, or its function), the only one that may end it.
+func (s *state) closeAs(cancel, owner bool) error {
 	if s.inCallback.Load() && onCallThread(s) {
 		return ErrReentrant
 	}
@@ -568,7 +578,7 @@ func (s *state) close(cancel bool) error {
 	if s.closed != nil {
 		return nil
 	}
-	if s.policy == threadRun && !s.runEnding && !s.onOwner() {
+	if s.policy == threadRun && !owner {
 		// Only Run's goroutine may call pam_end; Run does when its
 		// function returns. Until then every method returns ErrClosed.
 		s.closing.Store(true)
@@ -577,7 +587,7 @@ func (s *state) close(cancel bool) error {
 	s.closed = ErrClosed
 	s.opErr = nil
 	if s.policy == threadRun {
-		s.end() // close checked that this is the handle's thread
+		s.end() // owner: this is the handle's thread
 	} else {
 		s.endCall(s.end)
 	}

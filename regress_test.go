@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"testing"
 	"time"
+	"weak"
 
 	"github.com/gopam/pam"
 	"github.com/gopam/pam/internal/testmodule"
@@ -284,4 +285,42 @@ func TestRegressReentrantCall(t *testing.T) {
 	if len(inner) != 3 {
 		t.Fatalf("%d calls recorded", len(inner))
 	}
+}
+
+// TestRegressReentrantCloseKeepsCleanup: a Close refused with ErrReentrant
+// (from inside the conversation) must not cancel the runtime cleanup, which
+// ends the transaction of a handle that is then dropped.
+func TestRegressReentrantCloseKeepsCleanup(t *testing.T) {
+	requireLinuxPAM(t)
+	st := pamtest.New(t)
+	svc := st.Service("stress", "auth required pam_stress.so")
+	live := pam.LiveTransactions()
+	func() {
+		// The conversation reaches the handle weakly: the state it belongs
+		// to must not keep the handle alive.
+		var wh weak.Pointer[pam.Handle]
+		var closeErr error
+		conv := pam.ConversationFunc(func(ctx context.Context, msgs []pam.Message) ([]pam.Response, error) {
+			closeErr = wh.Value().Close()
+			out := make([]pam.Response, len(msgs))
+			for i := range out {
+				out[i].Data = []byte("pw")
+			}
+			return out, nil
+		})
+		h, err := pam.Start(pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: conv})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wh = weak.Make(h)
+		if err := h.Authenticate(context.Background(), 0); err != nil {
+			t.Fatal(err)
+		}
+		if !errors.Is(closeErr, pam.ErrReentrant) {
+			t.Fatalf("Close from the conversation: %v, want ErrReentrant", closeErr)
+		}
+	}() // the handle is dropped here, never closed
+	waitUntil(t, func() bool { runtime.GC(); return pam.LiveTransactions() <= live }, func() string {
+		return itoa(pam.LiveTransactions()) + " live transactions: the dropped handle was never ended"
+	})
 }

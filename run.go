@@ -15,30 +15,37 @@ import (
 // panics included. It returns fn's error, else the error of Close.
 //
 // The transaction runs on one OS thread locked for its life, as with
-// ThreadPerHandle, but that thread is fn's own: every call fn makes runs
-// right there, without the hand-off to a dedicated thread that a handle from
-// Start pays on each call. Run is the fastest way to run a transaction; a
-// server that checks a login per request wants it. cfg.Threads must be
-// ThreadDefault.
+// ThreadPerHandle, but that thread is the one fn's goroutine runs on: every
+// call fn makes runs right there, without the hand-off to a dedicated thread
+// that a handle from Start pays on each call. Run is the fastest way to run
+// a transaction; a server that checks a login per request wants it.
+// cfg.Threads must be ThreadDefault.
 //
 // When ctx can never end (context.Background), fn runs on the caller's
 // goroutine. Otherwise fn runs on a goroutine of its own and Run waits for it
-// or for ctx: a conversation sees ctx end as with any call, and if a module
-// is blocked in C when ctx ends, Run returns at once an error matching
-// ErrClosed and wrapping ctx's cause; fn's later calls then return ErrClosed,
-// and the transaction ends when the module and fn return. In that case fn
-// must not touch what Run's caller uses after Run returns.
+// or for ctx: a conversation sees ctx end as with any call, and if fn has
+// not returned shortly after ctx ends (a module blocked in C), Run returns an
+// error matching ErrClosed and wrapping ctx's cause; fn's later calls then
+// return ErrClosed, and the transaction ends when the module and fn return.
+// In that case fn must not touch what Run's caller uses after Run returns.
 //
 // The handle belongs to fn's goroutine: its methods return ErrNotOwner on
 // any other, except Close, which makes the others return ErrClosed from then
-// on. fn must not keep the handle after it returns, and must not unlock its
-// thread (runtime.UnlockOSThread) more times than it locked it. A failed
-// Authenticate or ChangeAuthTok that waits out its fail delay gives fn's
-// thread and call slot back for the wait (until a credential or session call
-// has run): fn goes on with another thread after it.
+// on. (Ownership is checked by thread id, on Linux only; elsewhere the
+// caller must keep to it.) fn must not keep the handle after it returns, and
+// must not unlock its thread (runtime.UnlockOSThread) more times than it
+// locked it. A failed Authenticate or ChangeAuthTok that waits out its fail
+// delay gives fn's thread and call slot back for the wait, until a credential
+// or session call has run (the thread is still held if the caller had locked
+// it before Run): fn goes on with another thread after it. Once a credential
+// or session call has run, whose modules may leave state on the thread, Run
+// does not unlock the thread at the end: it stays locked to fn's goroutine
+// and ends with it (on the context.Background path, that is the caller's
+// goroutine).
 //
 // The wait for a call slot (SetMaxInFlight) is bounded by ctx. A panic in fn
-// is returned as a *PanicError once the transaction has ended.
+// is returned as a *PanicError, with its stack, once the transaction has
+// ended.
 func Run(ctx context.Context, cfg Config, fn func(ctx context.Context, h *Handle) error) error {
 	if fn == nil {
 		return errors.New("pam: run: fn is nil")
@@ -54,7 +61,17 @@ func Run(ctx context.Context, cfg Config, fn func(ctx context.Context, h *Handle
 	}
 	sh := &runShared{}
 	done := make(chan error, 1)
-	go func() { done <- runOwned(ctx, cfg, fn, sh) }()
+	go func() {
+		returned := false
+		defer func() {
+			if !returned {
+				done <- errors.New("pam: run: fn called runtime.Goexit")
+			}
+		}()
+		err := runOwned(ctx, cfg, fn, sh)
+		returned = true
+		done <- err
+	}()
 	select {
 	case err := <-done:
 		return err
@@ -70,7 +87,7 @@ func Run(ctx context.Context, cfg Config, fn func(ctx context.Context, h *Handle
 	case <-t.C:
 	}
 	sh.abandon()
-	return fmt.Errorf("pam: run: %w: abandoned while a PAM call was running: %w", ErrClosed, context.Cause(ctx))
+	return fmt.Errorf("pam: run: %w: abandoned before fn returned: %w", ErrClosed, context.Cause(ctx))
 }
 
 // runShared lets Run abandon the transaction that runOwned runs on another
@@ -121,11 +138,13 @@ func runOwned(ctx context.Context, cfg Config, fn func(context.Context, *Handle)
 	}
 	h := &Handle{s: s}
 	defer func() {
-		s.mu.Lock()
-		s.runEnding = true
-		s.mu.Unlock()
-		cerr := s.close(false)
-		runtime.UnlockOSThread()
+		cerr := s.closeAs(false, true)
+		if !s.dirtyTID {
+			// Else modules may have left state on the thread (credentials,
+			// session contexts): it stays locked to this goroutine, and
+			// ends with it, rather than serve other goroutines.
+			runtime.UnlockOSThread()
+		}
 		if !s.noSlot {
 			releaseSlot()
 		}
@@ -134,7 +153,7 @@ func runOwned(ctx context.Context, cfg Config, fn func(context.Context, *Handle)
 		}
 	}()
 	if sh != nil && !sh.publish(s) {
-		s.closing.Store(true)
+		return nil // Run has returned already: fn must not run
 	}
 	return callRun(ctx, fn, h)
 }
@@ -156,10 +175,10 @@ func (s *state) unbind() {
 	releaseSlot()
 }
 
-func (s *state) rebind(ctx context.Context) {
-	err := acquireSlot(ctx)
+func (s *state) rebind() {
 	runtime.LockOSThread()
 	s.owner, _ = threadID()
-	// Without a slot now (ctx has ended), the next call waits for one.
-	s.noSlot = err != nil
+	// The next call takes a slot again; ending the transaction needs none,
+	// so a failed login that returns at once does not queue for one.
+	s.noSlot = true
 }

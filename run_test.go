@@ -1,3 +1,5 @@
+//go:build linux
+
 package pam_test
 
 import (
@@ -244,16 +246,23 @@ func TestRunCancelDuringModuleInC(t *testing.T) {
 			t.Fatalf("fn's call after Run gave up: got %v, want ErrClosed", err)
 		}
 	}
-	run()
 	live, slots := pam.LiveTransactions(), pam.CallsInFlight()
+	settled := func() {
+		waitLive(t, live)
+		waitUntil(t, func() bool { return pam.CallsInFlight() == slots }, func() string {
+			return itoa(pam.CallsInFlight()) + " call slots held, want " + itoa(slots)
+		})
+	}
+	run() // warm up: first dlopen of the modules, thread creation
+	settled()
 	goroutines := runtime.NumGoroutine()
 	for range 5 {
 		run()
 	}
-	waitLive(t, live)
-	waitUntil(t, func() bool { return pam.CallsInFlight() == slots }, func() string {
-		return itoa(pam.CallsInFlight()) + " call slots held, want " + itoa(slots)
-	})
+	if pam.LiveTransactions() == live {
+		t.Error("transactions were ended before their C calls returned")
+	}
+	settled()
 	waitGoroutines(t, goroutines)
 }
 
@@ -300,7 +309,16 @@ func TestRunFailDelayGivesThreadBack(t *testing.T) {
 				if !errors.Is(err, pam.ErrAuth) {
 					return err
 				}
-				return h.AcctMgmt(ctx, 0) // on the thread fn has after the wait
+				if n := pam.CallsInFlight(); n != slots {
+					t.Errorf("after the delay, before the next call: %d call slots held, want %d", n, slots)
+				}
+				if err := h.AcctMgmt(ctx, 0); err != nil { // on the thread fn has after the wait
+					return err
+				}
+				if n := pam.CallsInFlight(); n != slots+1 {
+					t.Errorf("after the next call: %d call slots held, want %d", n, slots+1)
+				}
+				return nil
 			})
 	}()
 	time.Sleep(150 * time.Millisecond) // libpam waits at least half the delay
@@ -334,5 +352,166 @@ func TestRunBadInput(t *testing.T) {
 	}
 	if pam.CallsInFlight() != slots || pam.LiveTransactions() != live {
 		t.Error("bad input left a call slot or a transaction behind")
+	}
+}
+
+// TestRunStaysOnOneThread: without the caller locking its thread first, the
+// whole transaction still runs on one thread.
+func TestRunStaysOnOneThread(t *testing.T) {
+	st, svc, tids := tidStack(t)
+	err := pam.Run(context.Background(), pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: pam.Answers()},
+		func(ctx context.Context, h *pam.Handle) error {
+			for range 3 {
+				if err := h.Authenticate(ctx, 0); err != nil {
+					return err
+				}
+				runtime.Gosched()
+				time.Sleep(time.Millisecond)
+			}
+			return everyOperation(ctx, h)
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ran := recordedThreads(t, tids); len(ran) != 1 {
+		t.Errorf("the transaction ran on threads %v, want one", ran)
+	}
+}
+
+// threadAlive reports whether thread tid of this process still exists.
+func threadAlive(tid int) bool {
+	_, err := os.Stat("/proc/self/task/" + itoa(tid))
+	return err == nil
+}
+
+// TestRunRetiresDirtyThread: after a credential call, the thread is not
+// handed back to the scheduler: it ends with fn's goroutine.
+func TestRunRetiresDirtyThread(t *testing.T) {
+	st := pamtest.New(t)
+	svc := st.Service("permit", "auth required pam_permit.so")
+	cfg := pam.Config{Service: svc, User: "alice", ConfDir: st.Dir()}
+	credFn := func(tid *int) func(context.Context, *pam.Handle) error {
+		return func(ctx context.Context, h *pam.Handle) error {
+			*tid = syscall.Gettid()
+			return h.EstablishCredentials(ctx, 0)
+		}
+	}
+	// A locked goroutine that exits ends its thread, except the process's
+	// main thread, which Go parks for good instead: retry until fn lands
+	// elsewhere, so that the end of the thread can be seen.
+	mainThread := os.Getpid()
+	t.Run("own goroutine", func(t *testing.T) {
+		for range 20 {
+			var tid int
+			if err := pam.Run(t.Context(), cfg, credFn(&tid)); err != nil {
+				t.Fatal(err)
+			}
+			if tid == mainThread {
+				continue
+			}
+			waitUntil(t, func() bool { return !threadAlive(tid) }, func() string {
+				return "fn's thread " + itoa(tid) + " still exists after Run: it was handed back"
+			})
+			return
+		}
+		t.Fatal("fn ran on the main thread 20 times (a thread handed back is reused): cannot see its thread end")
+	})
+	t.Run("caller's goroutine", func(t *testing.T) {
+		for range 20 {
+			var tid int
+			moved := make(chan string, 1)
+			go func() {
+				if err := pam.Run(context.Background(), cfg, credFn(&tid)); err != nil {
+					moved <- err.Error()
+					return
+				}
+				for range 5 {
+					runtime.Gosched()
+					time.Sleep(2 * time.Millisecond)
+					if now := syscall.Gettid(); now != tid {
+						moved <- "the caller moved from thread " + itoa(tid) + " to " + itoa(now) + ": Run unlocked it"
+						return
+					}
+				}
+				moved <- ""
+			}()
+			if msg := <-moved; msg != "" {
+				t.Fatal(msg)
+			}
+			if tid == mainThread {
+				continue
+			}
+			waitUntil(t, func() bool { return !threadAlive(tid) }, func() string {
+				return "the caller's thread " + itoa(tid) + " outlived its goroutine"
+			})
+			return
+		}
+		t.Fatal("the caller ran on the main thread 20 times (a thread handed back is reused): cannot see its thread end")
+	})
+}
+
+func TestRunGoexit(t *testing.T) {
+	st := pamtest.New(t)
+	svc := st.Service("permit", "auth required pam_permit.so")
+	live := pam.LiveTransactions()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	err := pam.Run(ctx, pam.Config{Service: svc, User: "alice", ConfDir: st.Dir()},
+		func(context.Context, *pam.Handle) error { runtime.Goexit(); return nil })
+	if err == nil || !strings.Contains(err.Error(), "Goexit") {
+		t.Errorf("got %v, want an error naming runtime.Goexit", err)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("Run returned after %v", took)
+	}
+	waitLive(t, live)
+}
+
+// TestCloseNotBlockedBySlotWait: a call waiting for a call slot holds the
+// handle, but Close still returns at once and the call fails.
+func TestCloseNotBlockedBySlotWait(t *testing.T) {
+	st := pamtest.New(t)
+	svc := st.Service("permit", "auth required pam_permit.so")
+	cfg := pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Threads: pam.ThreadPerCall}
+	for _, tc := range []struct {
+		name string
+		call func(*pam.Handle) error
+	}{
+		{"Authenticate", func(h *pam.Handle) error { return h.Authenticate(context.Background(), 0) }},
+		{"Item", func(h *pam.Handle) error { _, err := h.Item(pam.ItemUser); return err }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, err := pam.Start(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pam.SetMaxInFlight(pam.CallsInFlight() + 1)
+			defer pam.SetMaxInFlight(0)
+			hold := startCfg(t, pam.Config{Service: svc, User: "bob", ConfDir: st.Dir(), Threads: pam.ThreadPerHandle})
+			defer hold.Close()
+			done := make(chan error, 1)
+			go func() { done <- tc.call(h) }()
+			select {
+			case err := <-done:
+				t.Fatalf("the call did not wait for a slot: %v", err)
+			case <-time.After(50 * time.Millisecond):
+			}
+			closeDone := make(chan error, 1)
+			go func() { closeDone <- h.Close() }()
+			select {
+			case err := <-closeDone:
+				if err != nil {
+					t.Errorf("Close: %v", err)
+				}
+			case <-time.After(promptly):
+				t.Errorf("Close still waits %v after it was called, while a call waits for a slot", promptly)
+				hold.Close() // frees the slot, so that the test can end
+				<-closeDone
+			}
+			if err := <-done; !errors.Is(err, pam.ErrClosed) {
+				t.Errorf("the waiting call: got %v, want ErrClosed", err)
+			}
+		})
 	}
 }

@@ -125,20 +125,21 @@ func (s *state) runsInline(inline bool) bool {
 const threadRun ThreadPolicy = -1
 
 // onOwner reports whether the caller runs on the thread of a threadRun
-// handle's function; it is true where thread ids are unknown.
+// handle's function. Where thread ids are unknown (all systems but Linux) it
+// cannot tell, and reports true.
 func (s *state) onOwner() bool {
 	id, ok := threadID()
 	return !ok || id == s.owner
 }
 
 // execOwned runs a call of a threadRun handle on the caller's thread, which
-// must be the handle's.
-func (s *state) execOwned(ctx context.Context, run func()) error {
-	if !s.onOwner() {
+// must be the handle's (checked says the caller checked it already).
+func (s *state) execOwned(ctx context.Context, checked bool, run func()) error {
+	if !checked && !s.onOwner() {
 		return ErrNotOwner
 	}
 	if s.noSlot {
-		if err := acquireSlot(ctx); err != nil {
+		if err := s.takeSlot(ctx); err != nil {
 			return err
 		}
 		s.noSlot = false
@@ -160,7 +161,7 @@ func (s *state) attach(ctx context.Context) error {
 	if s.w != nil {
 		return nil
 	}
-	if err := acquireSlot(ctx); err != nil {
+	if err := s.takeSlot(ctx); err != nil {
 		return err
 	}
 	s.w = acquireWorker()
@@ -235,10 +236,10 @@ const abandonGrace = 20 * time.Millisecond
 // returns. The caller holds s.mu.
 func (s *state) exec(ctx context.Context, inline bool, run func()) error {
 	if s.policy == threadRun {
-		return s.execOwned(ctx, run)
+		return s.execOwned(ctx, false, run)
 	}
 	if s.perCall() {
-		if err := acquireSlot(ctx); err != nil {
+		if err := s.takeSlot(ctx); err != nil {
 			return err
 		}
 		if inline {
@@ -264,6 +265,25 @@ func (s *state) exec(ctx context.Context, inline bool, run func()) error {
 	}
 	s.w.work <- run
 	return s.await(ctx, s.w.done, s.w)
+}
+
+// takeSlot takes a call slot for a call of s. The caller holds s.mu, so
+// Close, which waits for s.mu, must be able to end the wait: a context that
+// Close cannot cancel (an inline operation's, or a short call's) is replaced
+// by one it can before waiting.
+func (s *state) takeSlot(ctx context.Context) error {
+	if tryAcquireSlot() {
+		return nil
+	}
+	switch {
+	case s.opLazy:
+		ctx = s.opContext()
+	case ctx.Done() == nil:
+		c, done := s.withOp(ctx)
+		defer done()
+		ctx = c
+	}
+	return acquireSlot(ctx)
 }
 
 // await waits for a call started by exec, abandoning the handle if ctx ends
