@@ -14,16 +14,24 @@ import (
 // promptly is how soon a cancelled call must return.
 const promptly = 100 * time.Millisecond
 
-func TestCancelDuringConversation(t *testing.T) {
+// waitingConv returns a pam_stress stack (its confdir and service) and a
+// conversation that waits for its context to end; waiting is closed when it
+// starts to wait.
+func waitingConv(t *testing.T) (dir, svc string, conv pam.Conversation, waiting <-chan struct{}) {
 	st := pamtest.New(t)
-	svc := st.Service("stress", "auth required pam_stress.so")
-	waiting := make(chan struct{})
-	conv := pam.ConversationFunc(func(ctx context.Context, _ []pam.Message) ([]pam.Response, error) {
-		close(waiting)
+	svc = st.Service("stress", "auth required pam_stress.so")
+	ch := make(chan struct{})
+	conv = pam.ConversationFunc(func(ctx context.Context, _ []pam.Message) ([]pam.Response, error) {
+		close(ch)
 		<-ctx.Done()
 		return nil, ctx.Err()
 	})
-	h := startCfg(t, pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: conv})
+	return st.Dir(), svc, conv, ch
+}
+
+func TestCancelDuringConversation(t *testing.T) {
+	dir, svc, conv, waiting := waitingConv(t)
+	h := startCfg(t, pam.Config{Service: svc, User: "alice", ConfDir: dir, Conv: conv})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- h.Authenticate(ctx, 0) }()

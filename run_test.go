@@ -198,18 +198,11 @@ func other2[T any](f func() (T, error)) (T, error) {
 }
 
 func TestRunCancelDuringConversation(t *testing.T) {
-	st := pamtest.New(t)
-	svc := st.Service("stress", "auth required pam_stress.so")
-	waiting := make(chan struct{})
-	conv := pam.ConversationFunc(func(ctx context.Context, _ []pam.Message) ([]pam.Response, error) {
-		close(waiting)
-		<-ctx.Done()
-		return nil, ctx.Err()
-	})
+	dir, svc, conv, waiting := waitingConv(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() {
-		done <- pam.Run(ctx, pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: conv},
+		done <- pam.Run(ctx, pam.Config{Service: svc, User: "alice", ConfDir: dir, Conv: conv},
 			func(ctx context.Context, h *pam.Handle) error { return h.Authenticate(ctx, 0) })
 	}()
 	<-waiting
