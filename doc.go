@@ -22,7 +22,7 @@
 //
 // Run does the same in one call, on one thread locked for the transaction
 // (the caller's when ctx cannot end), with no hand-off between threads on
-// each call: the fastest way to check a login per request:
+// each call, the way to check a login per request:
 //
 //	err := pam.Run(ctx, cfg, func(ctx context.Context, h *pam.Handle) error {
 //		return h.Login(ctx, 0)

@@ -17,8 +17,9 @@ import (
 // The transaction runs on one OS thread locked for its life, as with
 // ThreadPerHandle, but that thread is the one fn's goroutine runs on: every
 // call fn makes runs right there, without the hand-off to a dedicated thread
-// that a handle from Start pays on each call. Run is the fastest way to run
-// a transaction; a server that checks a login per request wants it.
+// that a handle from Start pays on each call: it runs as fast as
+// ThreadPerCall with ThreadPerHandle's guarantee. A server that checks a
+// login per request wants it.
 // cfg.Threads must be ThreadDefault.
 //
 // When ctx can never end (context.Background), fn runs on the caller's
