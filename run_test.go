@@ -249,11 +249,10 @@ func TestRunCancelDuringModuleInC(t *testing.T) {
 	run() // warm up: first dlopen of the modules, thread creation
 	settled()
 	goroutines := runtime.NumGoroutine()
+	// run checks that fn's call after Run returned got ErrClosed: the
+	// transaction outlived Run, and ended when the script did.
 	for range 5 {
 		run()
-	}
-	if pam.LiveTransactions() == live {
-		t.Error("transactions were ended before their C calls returned")
 	}
 	settled()
 	waitGoroutines(t, goroutines)
