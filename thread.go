@@ -144,7 +144,8 @@ func (s *state) execOwned(ctx context.Context, checked bool, run func()) error {
 		}
 		s.noSlot = false
 	}
-	yieldIfDue()
+	// No yieldIfDue here: Gosched on a locked thread parks it and wakes
+	// another; Run yields before it locks the thread, once per transaction.
 	run()
 	return nil
 }
