@@ -43,6 +43,12 @@ func (s *state) applyDelay(ctx context.Context, rc int, opErr *Error) error {
 	}
 	s.delayed = false
 	d := time.Duration(s.delayUsec) * time.Microsecond
+	if s.delayFn == nil && (rc == 0 || d <= 0) {
+		return nil // nothing to hand over, nothing to wait for
+	}
+	if s.opLazy {
+		ctx = s.opContext() // so that Close can end the wait or the DelayFunc
+	}
 	if s.delayFn != nil {
 		var status error
 		if opErr != nil {
@@ -51,21 +57,12 @@ func (s *state) applyDelay(ctx context.Context, rc int, opErr *Error) error {
 		// Marked as a callback, on a locked thread, so that a DelayFunc
 		// that calls back into the handle gets ErrReentrant rather than a
 		// deadlock.
-		if s.opLazy {
-			ctx = s.opContext()
-		}
 		runtime.LockOSThread()
 		s.enterCallback()
 		err := callDelay(ctx, s.delayFn, status, d)
 		s.exitCallback()
 		runtime.UnlockOSThread()
 		return err
-	}
-	if rc == 0 || d <= 0 {
-		return nil
-	}
-	if s.opLazy {
-		ctx = s.opContext()
 	}
 	if !s.dirtyTID {
 		// No thread may be held by a delay: a handle whose calls have left

@@ -1,3 +1,5 @@
+//go:build linux
+
 package pam_test
 
 import (
@@ -13,7 +15,6 @@ import (
 	"time"
 
 	"github.com/gopam/pam"
-	"github.com/gopam/pam/internal/testmodule"
 	"github.com/gopam/pam/pamtest"
 )
 
@@ -25,13 +26,7 @@ import (
 // on its caller's own thread, until the first credential call pins the
 // handle to one dedicated thread.
 func TestOneThreadPerHandle(t *testing.T) {
-	st := pamtest.New(t)
-	mod := testmodule.Build(t)
-	tids := st.File("tids", "")
-	args := mod + " tidfile=" + tids + " nmsg=1"
-	svc := st.Service("tids",
-		"auth required "+args, "account required "+args,
-		"session required "+args, "password required "+args)
+	st, svc, tids := tidStack(t)
 	var convTID int
 	conv := pam.ConversationFunc(func(_ context.Context, msgs []pam.Message) ([]pam.Response, error) {
 		convTID = syscall.Gettid()
