@@ -30,6 +30,9 @@ type Dialog struct {
 	idle   time.Duration
 	done   chan struct{}
 	cancel context.CancelCauseFunc
+	// expire is closed by Expire: it strikes the idle timeout now.
+	expire     chan struct{}
+	expireOnce sync.Once
 
 	mu      sync.Mutex
 	seq     uint64        // the Seq of the last batch
@@ -102,7 +105,7 @@ func StartDialog(ctx context.Context, cfg Config, idle time.Duration, run func(c
 	if idle <= 0 {
 		idle = time.Minute
 	}
-	d := &Dialog{idle: idle, done: make(chan struct{}), changed: make(chan struct{})}
+	d := &Dialog{idle: idle, done: make(chan struct{}), changed: make(chan struct{}), expire: make(chan struct{})}
 	runCtx, cancel := context.WithCancelCause(context.Background())
 	d.cancel = cancel
 	cfg.Conv = dialogConv{d}
@@ -172,6 +175,8 @@ func (c dialogConv) Converse(ctx context.Context, msgs []Message) ([]Response, e
 		d.mu.Lock()
 		d.expired = true
 		d.mu.Unlock()
+		return nil, ErrIdleTimeout
+	case <-d.expire:
 		return nil, ErrIdleTimeout
 	case <-ctx.Done():
 		return nil, context.Cause(ctx)
@@ -279,6 +284,22 @@ func (d *Dialog) send(ch chan answer, gone chan struct{}, a answer) error {
 		}
 		return ErrNotWaiting
 	}
+}
+
+// Expire abandons the dialog as its idle timeout does, without waiting for
+// it: the batch waiting for an answer, or the next one the operations send,
+// fails with ErrIdleTimeout, and later answers get ErrNotWaiting wrapping
+// ErrIdleTimeout. A server that keeps its own account of activity (a
+// session's logout, a shutdown) calls it to report the logins it drops as
+// timed out; tests call it to drive the timeout without a clock. It does not
+// wait; Done tells when all is over.
+func (d *Dialog) Expire() {
+	d.expireOnce.Do(func() {
+		d.mu.Lock()
+		d.expired = true
+		d.mu.Unlock()
+		close(d.expire)
+	})
 }
 
 // Cancel abandons the dialog: a pending conversation fails with
