@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"sync"
 
+	"github.com/gopam/pam/internal/esc"
 	"github.com/gopam/pam/internal/libpam"
 )
 
@@ -164,7 +165,7 @@ func (a *AnswerList) Converse(_ context.Context, msgs []Message) ([]Response, er
 					a.left = append([][]byte{out[j].Data}, a.left...)
 				}
 			}
-			return nil, fmt.Errorf("%w: %q", ErrNoAnswer, m.Text)
+			return nil, fmt.Errorf("%w: %s", ErrNoAnswer, esc.Quote(m.Text))
 		}
 		out[i].Data, a.left = a.left[0], a.left[1:]
 	}
@@ -232,7 +233,7 @@ func (s *state) Converse(msgs []libpam.Message) (_ []libpam.Response, code libpa
 		for i, m := range in {
 			if m.Style.IsPrompt() && m.Style != BinaryPrompt && bytes.IndexByte(resps[i].Data, 0) >= 0 {
 				wipeResponses(resps)
-				err = &InputError{Op: "conversation", Field: fmt.Sprintf("answer to %q", m.Text), Err: ErrNUL}
+				err = &InputError{Op: "conversation", Field: "answer to " + esc.Quote(m.Text), Err: ErrNUL}
 				break
 			}
 		}

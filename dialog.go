@@ -256,7 +256,7 @@ func (d *Dialog) take(seq uint64, n int) (chan answer, chan struct{}, error) {
 	cur := d.current
 	switch {
 	case d.expired:
-		return nil, nil, fmt.Errorf("%w: %w", ErrNotWaiting, ErrIdleTimeout)
+		return nil, nil, errorf("%w: %w", ErrNotWaiting, ErrIdleTimeout)
 	case cur == nil:
 		return nil, nil, ErrNotWaiting
 	case cur.Seq != seq:
@@ -280,7 +280,7 @@ func (d *Dialog) send(ch chan answer, gone chan struct{}, a answer) error {
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		if d.expired {
-			return fmt.Errorf("%w: %w", ErrNotWaiting, ErrIdleTimeout)
+			return errorf("%w: %w", ErrNotWaiting, ErrIdleTimeout)
 		}
 		return ErrNotWaiting
 	}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/gopam/pam/internal/esc"
 	"github.com/gopam/pam/internal/libpam"
 )
 
@@ -136,7 +137,7 @@ func newState(ctx context.Context, cfg Config) (*state, error) {
 		if s.user == "" {
 			u, err := user.Current()
 			if err != nil {
-				return nil, fmt.Errorf("pam: start: finding the current user: %w", err)
+				return nil, errorf("start: finding the current user: %w", err)
 			}
 			s.user = u.Username
 		}
@@ -197,7 +198,7 @@ func newState(ctx context.Context, cfg Config) (*state, error) {
 	s.args = nil
 	if err != nil {
 		libpam.Unregister(s.id)
-		return nil, fmt.Errorf("pam: start: %w", err)
+		return nil, errorf("start: %w", err)
 	}
 	if e := s.opErr; e != nil {
 		s.opErr = nil
@@ -411,7 +412,7 @@ func (s *state) operation(ctx context.Context, op libpam.Op, name string, flags 
 	if err != nil {
 		// An abandoned call still runs on the transaction's thread, which
 		// owns opCtx and convErr now.
-		return fmt.Errorf("pam: %s %s via %s: %w", name, s.user, s.service, err)
+		return errorf("%s %s via %s: %w", name, esc.Name(s.user), esc.Name(s.service), err)
 	}
 	if s.opLazy {
 		ctx = s.opCtx // endLazyOp clears it
@@ -429,7 +430,7 @@ func (s *state) operation(ctx context.Context, op libpam.Op, name string, flags 
 			// The conversation saw the context end (it may report only
 			// context.Canceled): say why it ended, such as ErrClosed.
 			if convErr != nil {
-				cause = fmt.Errorf("%w: %w", cause, convErr)
+				cause = fmt.Errorf("%w: %w", cause, bare{convErr})
 			}
 			e.Err = cause
 		}
@@ -445,10 +446,10 @@ func (s *state) operation(ctx context.Context, op libpam.Op, name string, flags 
 	// callback is a bug the caller must hear about even when the stack
 	// succeeded.
 	if convErr != nil && isPanic(convErr) {
-		return fmt.Errorf("pam: %s: the stack succeeded but the conversation failed: %w", name, convErr)
+		return errorf("%s: the stack succeeded but the conversation failed: %w", name, convErr)
 	}
 	if delayErr != nil && isPanic(delayErr) {
-		return fmt.Errorf("pam: %s: the fail delay callback failed: %w", name, delayErr)
+		return errorf("%s: the fail delay callback failed: %w", name, delayErr)
 	}
 	return nil
 }

@@ -3,7 +3,6 @@ package pam
 import (
 	"context"
 	"errors"
-	"fmt"
 	"runtime"
 	"runtime/debug"
 	"sync"
@@ -88,7 +87,7 @@ func Run(ctx context.Context, cfg Config, fn func(ctx context.Context, h *Handle
 	case <-t.C:
 	}
 	sh.abandon()
-	return fmt.Errorf("pam: run: %w: abandoned before fn returned: %w", ErrClosed, context.Cause(ctx))
+	return errorf("run: %w: abandoned before fn returned: %w", ErrClosed, context.Cause(ctx))
 }
 
 // runShared lets Run abandon the transaction that runOwned runs on another
@@ -130,7 +129,7 @@ func (r *runShared) abandon() {
 func runOwned(ctx context.Context, cfg Config, fn func(context.Context, *Handle) error, sh *runShared) (err error) {
 	cfg.Threads = threadRun
 	if err := acquireSlot(ctx); err != nil {
-		return fmt.Errorf("pam: start: %w", err)
+		return errorf("start: %w", err)
 	}
 	s, err := newState(ctx, cfg) // locks this thread
 	if err != nil {
@@ -163,7 +162,7 @@ func runOwned(ctx context.Context, cfg Config, fn func(context.Context, *Handle)
 func callRun(ctx context.Context, fn func(context.Context, *Handle) error, h *Handle) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			err = fmt.Errorf("pam: run: %w", &PanicError{Value: v, Stack: debug.Stack()})
+			err = errorf("run: %w", &PanicError{Value: v, Stack: debug.Stack()})
 		}
 	}()
 	return fn(ctx, h)

@@ -8,6 +8,8 @@ import (
 	"os"
 
 	"golang.org/x/term"
+
+	"github.com/gopam/pam/internal/esc"
 )
 
 // TerminalConversation talks to the person at a terminal, as login(1) does:
@@ -53,7 +55,7 @@ func (t TerminalConversation) Converse(ctx context.Context, msgs []Message) ([]R
 			fmt.Fprintln(errw, m.Text)
 		case PromptEchoOff, PromptEchoOn:
 			if !term.IsTerminal(int(in.Fd())) {
-				return fail(fmt.Errorf("%w (prompt %q)", ErrNoTerminal, m.Text))
+				return fail(fmt.Errorf("%w (prompt %s)", ErrNoTerminal, esc.Quote(m.Text)))
 			}
 			fmt.Fprint(out, m.Text)
 			var ans []byte
@@ -65,7 +67,7 @@ func (t TerminalConversation) Converse(ctx context.Context, msgs []Message) ([]R
 				ans, err = readLine(in)
 			}
 			if err != nil {
-				return fail(fmt.Errorf("pam: reading the answer to %q: %w", m.Text, err))
+				return fail(errorf("reading the answer to %s: %w", esc.Quote(m.Text), err))
 			}
 			resps[i].Data = ans
 		default:

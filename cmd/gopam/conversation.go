@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/gopam/pam"
+	"github.com/gopam/pam/internal/esc"
 	"golang.org/x/term"
 )
 
@@ -72,7 +73,7 @@ func (c *conversation) Converse(ctx context.Context, msgs []pam.Message) ([]pam.
 			var ans []byte
 			if c.scripted {
 				if len(c.answers) == 0 {
-					return fail(&ev, fmt.Errorf("%w: %q", pam.ErrNoAnswer, m.Text))
+					return fail(&ev, fmt.Errorf("%w: %s", pam.ErrNoAnswer, esc.Quote(m.Text)))
 				}
 				ans = append([]byte(nil), c.answers[0]...)
 				clear(c.answers[0])
