@@ -108,7 +108,7 @@ func acquireSlot(ctx context.Context) error {
 		slots.waiters.Remove(elem)
 	}
 	slots.Unlock()
-	return fmt.Errorf("waiting for one of %d PAM call slots: %w", limit, context.Cause(ctx))
+	return fmt.Errorf("waiting for one of %d PAM call slots: %w", limit, unprefixed(context.Cause(ctx)))
 }
 
 // inFlight reports the number of PAM calls holding a slot; tests use it.

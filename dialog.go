@@ -144,6 +144,15 @@ func (c dialogConv) Converse(ctx context.Context, msgs []Message) ([]Response, e
 		d.mu.Unlock()
 		return nil, ErrIdleTimeout
 	}
+	if err := context.Cause(ctx); err != nil || d.ended() {
+		// A module that goes on after its call was abandoned must not
+		// show a batch that nobody can answer any more.
+		d.mu.Unlock()
+		if err == nil {
+			err = ErrNotWaiting
+		}
+		return nil, err
+	}
 	if !prompt {
 		d.info = append(d.info, msgs...)
 		d.mu.Unlock()
@@ -180,6 +189,17 @@ func (c dialogConv) Converse(ctx context.Context, msgs []Message) ([]Response, e
 		return nil, ErrIdleTimeout
 	case <-ctx.Done():
 		return nil, context.Cause(ctx)
+	}
+}
+
+// ended reports whether the operations have ended. The caller holds d.mu,
+// under which done is closed.
+func (d *Dialog) ended() bool {
+	select {
+	case <-d.done:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -257,7 +277,7 @@ func (d *Dialog) take(seq uint64, n int) (chan answer, chan struct{}, error) {
 	switch {
 	case d.expired:
 		return nil, nil, errorf("%w: %w", ErrNotWaiting, ErrIdleTimeout)
-	case cur == nil:
+	case cur == nil || d.ended():
 		return nil, nil, ErrNotWaiting
 	case cur.Seq != seq:
 		return nil, nil, fmt.Errorf("%w: got %d, waiting for %d", ErrStaleAnswer, seq, cur.Seq)

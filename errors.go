@@ -3,7 +3,10 @@ package pam
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gopam/pam/internal/esc"
 	"github.com/gopam/pam/internal/libpam"
@@ -189,9 +192,50 @@ func writeOp(b *strings.Builder, op string) {
 
 // bareText returns err's text without the "pam: " it begins with, for an
 // error wrapped inside a text that has its own: every text gopam makes
-// carries the prefix once, as in "pam: run: handle is closed".
+// carries the prefix once, as in "pam: run: handle is closed". The text of
+// a cause may come from anywhere (a conversation's error, a panic), so it is
+// kept on one line (control bytes and invalid UTF-8 escaped as %q does) and
+// cut after maxCause bytes.
 func bareText(err error) string {
-	return strings.TrimPrefix(err.Error(), "pam: ")
+	return oneLine(strings.TrimPrefix(err.Error(), "pam: "))
+}
+
+// maxCause bounds the text of a wrapped cause in an error's text.
+const maxCause = 512
+
+// oneLine escapes control bytes and invalid UTF-8 in s and cuts it after
+// maxCause bytes, with "...(N more bytes)".
+func oneLine(s string) string {
+	clean := len(s) <= maxCause && utf8.ValidString(s)
+	for i := 0; clean && i < len(s); i++ {
+		clean = s[i] >= 0x20 && s[i] != 0x7f
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	rest := 0
+	for i := 0; i < len(s); {
+		if b.Len() >= maxCause {
+			rest = len(s) - i
+			break
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && !unicode.IsPrint(r)):
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	if rest > 0 {
+		fmt.Fprintf(&b, "...(%d more bytes)", rest)
+	}
+	return b.String()
 }
 
 // bare wraps an error so that its text loses the leading "pam: " while
@@ -200,6 +244,15 @@ type bare struct{ err error }
 
 func (b bare) Error() string { return bareText(b.err) }
 func (b bare) Unwrap() error { return b.err }
+
+// unprefixed returns err as bare, to be wrapped with %w after text of
+// gopam's own; nil stays nil.
+func unprefixed(err error) error {
+	if err == nil {
+		return nil
+	}
+	return bare{err}
+}
 
 // errorf is fmt.Errorf for gopam's own errors: the text is "pam: " and
 // format, and the errors among args lose their own "pam: " prefix (errors.Is

@@ -430,7 +430,7 @@ func (s *state) operation(ctx context.Context, op libpam.Op, name string, flags 
 			// The conversation saw the context end (it may report only
 			// context.Canceled): say why it ended, such as ErrClosed.
 			if convErr != nil {
-				cause = fmt.Errorf("%w: %w", cause, bare{convErr})
+				cause = fmt.Errorf("%w: %w", cause, unprefixed(convErr))
 			}
 			e.Err = cause
 		}
