@@ -29,8 +29,8 @@ import (
 
 // fuzzBaseline is what a target's process held before the inputs ran.
 type fuzzBaseline struct {
-	live  int
-	cheap uint64
+	live, goroutines int
+	cheap            uint64
 }
 
 // fuzzSlack is how far the C heap may be above the baseline after an input:
@@ -44,7 +44,7 @@ func takeBaseline(tb testing.TB) fuzzBaseline {
 	if !ok {
 		tb.Fatal("mallinfo2 is unavailable: cannot measure the C heap (needs glibc)")
 	}
-	return fuzzBaseline{live: pam.LiveTransactions(), cheap: c}
+	return fuzzBaseline{live: pam.LiveTransactions(), goroutines: runtime.NumGoroutine(), cheap: c}
 }
 
 // fuzzWithBaseline runs one input with run after a warm-up of the first
@@ -60,30 +60,55 @@ func fuzzWithBaseline[T any](warm T, run func(*testing.T, T)) func(*testing.T, T
 			}
 			base = takeBaseline(t)
 		})
-		// Goroutines are counted per input: the fuzzing engine's own come
-		// and go.
-		g := runtime.NumGoroutine()
 		run(t, in)
 		base.check(t)
-		waitGoroutines(t, g)
 	}
 }
+
+// goroutineSlack is how many goroutines above the baseline an input may
+// leave: the library's pool of idle threads (at most max(4, GOMAXPROCS))
+// and the fuzzing engine's own goroutines come and go. A leak of one per
+// input passes it within a few inputs.
+func goroutineSlack() int { return max(4, runtime.GOMAXPROCS(0)) + 4 }
+
+func (b fuzzBaseline) checkGoroutines(t *testing.T) {
+	t.Helper()
+	waitGoroutinesFor(t, b.goroutines+goroutineSlack(), fuzzWait)
+}
+
+// fuzzWait bounds the waits of the checks: under 10 s, after which the
+// fuzzing engine kills the worker without saying why.
+const fuzzWait = 5 * time.Second
 
 // check fails t unless the process is back to b.
 func (b fuzzBaseline) check(t *testing.T) {
 	t.Helper()
-	waitLive(t, b.live)
+	waitLiveFor(t, b.live, fuzzWait)
+	b.checkGoroutines(t)
 	if c, _ := pam.MallocInUse(); c > b.cheap+fuzzSlack {
 		t.Fatalf("C heap: %d bytes in use, baseline %d", c, b.cheap)
 	}
 }
 
 // waitLiveTB is waitLive for a testing.TB (a fuzz target's F).
-func waitLiveTB(tb testing.TB, n int) {
+func waitLiveTB(tb testing.TB, n int) { waitLiveFor(tb, n, time.Minute) }
+
+func waitLiveFor(tb testing.TB, n int, limit time.Duration) {
 	tb.Helper()
-	for deadline := time.Now().Add(time.Minute); pam.LiveTransactions() > n; time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(limit); pam.LiveTransactions() > n; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
-			tb.Fatalf("%d live transactions, want %d", pam.LiveTransactions(), n)
+			tb.Fatalf("%d live transactions after %v, want %d", pam.LiveTransactions(), limit, n)
+		}
+	}
+}
+
+// waitGoroutinesFor is waitGoroutines with a limit.
+func waitGoroutinesFor(t *testing.T, n int, limit time.Duration) {
+	t.Helper()
+	for deadline := time.Now().Add(limit); runtime.NumGoroutine() > n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines after %v, want at most %d:\n%s", runtime.NumGoroutine(), limit, n, buf[:runtime.Stack(buf, true)])
 		}
 	}
 }

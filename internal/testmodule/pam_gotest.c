@@ -21,6 +21,10 @@
  *                      calling thread. The line is written with one write()
  *                      before any other step, including the sleep. A file
  *                      that cannot be written gives PAM_SYSTEM_ERR.
+ *   waitfile=/abs/path Wait until the file exists (checked every
+ *                      millisecond, for at most ten minutes, after which
+ *                      the call gives PAM_SYSTEM_ERR), so that a test
+ *                      decides when the module goes on, with no clock.
  *   sleepms=N          Sleep N milliseconds (nanosleep, resumed after
  *                      signals) before every step below. 0 <= N <= 600000.
  *   setenv=NAME=VALUE  pam_putenv("NAME=VALUE"); may be repeated, applied in
@@ -115,6 +119,7 @@
 
 struct options {
 	const char *tidfile;
+	const char *waitfile;	/* NULL: no wait */
 	long sleepms;
 	long nmsg;		/* -1: not requested */
 	int nullresp;
@@ -227,6 +232,8 @@ static int parse_options(pam_handle_t *pamh, int argc, const char **argv,
 
 		if ((v = value_of(a, "tidfile=")) != NULL)
 			o->tidfile = v, bad = (*v != '/');
+		else if ((v = value_of(a, "waitfile=")) != NULL)
+			o->waitfile = v, bad = (*v != '/');
 		else if ((v = value_of(a, "sleepms=")) != NULL)
 			bad = parse_long(v, MAX_SLEEPMS, &o->sleepms);
 		else if ((v = value_of(a, "setenv=")) != NULL)
@@ -291,6 +298,19 @@ static void sleep_ms(long ms)
 
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
+}
+
+/* Waits until path exists, for at most ten minutes; returns 0 when it does. */
+static int wait_file(const char *path)
+{
+	long i;
+
+	for (i = 0; i < 600000; i++) {
+		if (access(path, F_OK) == 0)
+			return 0;
+		sleep_ms(1);
+	}
+	return -1;
 }
 
 /* Calls the application's conversation function. */
@@ -584,6 +604,8 @@ static int run(pam_handle_t *pamh, const char *op, int argc, const char **argv,
 		return rc;
 	if (prelim)
 		return PAM_SUCCESS;
+	if (o.waitfile != NULL && wait_file(o.waitfile) != 0)
+		return PAM_SYSTEM_ERR;
 	if (o.sleepms > 0)
 		sleep_ms(o.sleepms);
 	if ((rc = step_setenv(pamh, argc, argv)) != PAM_SUCCESS)

@@ -20,6 +20,10 @@
 //     written with one write() before any other step, the sleep included,
 //     so a test can wait for it to know the call has started. An unwritable
 //     file gives PAM_SYSTEM_ERR.
+//   - waitfile=/abs/path: wait in C until the file exists (checked every
+//     millisecond, at most ten minutes, then PAM_SYSTEM_ERR): with tidfile=,
+//     a test knows when the call is in C and decides when it goes on, with
+//     no clock.
 //   - sleepms=N: sleep N milliseconds in C (nanosleep), 0 <= N <= 600000.
 //   - setenv=NAME=VALUE: pam_putenv("NAME=VALUE"); repeatable, applied in
 //     order. Its failure code is returned.
