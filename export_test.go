@@ -1,6 +1,10 @@
 package pam
 
-import "github.com/gopam/pam/internal/libpam"
+import (
+	"time"
+
+	"github.com/gopam/pam/internal/libpam"
+)
 
 // Test hooks: the external tests count what the library holds.
 
@@ -20,3 +24,10 @@ func ThreadsHeld() int { return int(held.Load()) }
 // SetDefaultThreads sets the policy of Configs that name none, so that the
 // suite can run under each policy (GOPAM_TEST_THREADS=per-call).
 func SetDefaultThreads(p ThreadPolicy) { defaultThreads = p }
+
+// FailDelayChosen returns the fail delay libpam chose at the end of h's last
+// Authenticate or ChangeAuthTok, as the PAM_FAIL_DELAY callback recorded it.
+// Call it on the goroutine that made that call, after it returned.
+func FailDelayChosen(h *Handle) time.Duration {
+	return time.Duration(h.s.delayUsec) * time.Microsecond
+}
