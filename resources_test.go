@@ -67,7 +67,8 @@ func osThreads(t *testing.T) int {
 }
 
 // TestResourcesFlat runs 100,000 transactions (10,000 under the race
-// detector or -short), four at a time, of five kinds: failed logins waiting
+// detector, under the ThreadPerCall pass of the test command, or with
+// -short), four at a time, of five kinds: failed logins waiting
 // out a fail delay, sessions, environment listings, calls cancelled during
 // their conversation, and dialogs abandoned by their idle timeout. Then it
 // checks that file descriptors, OS threads, goroutines, the C heap and the
@@ -76,14 +77,15 @@ func osThreads(t *testing.T) int {
 // milliseconds so that the run stays short.
 func TestResourcesFlat(t *testing.T) {
 	n := 100000
-	if raceEnabled || testing.Short() {
+	if raceEnabled || testing.Short() || perCallSuite() {
 		n = 10000
 	}
 	st := pamtest.New(t)
-	conf := st.File("env.conf", "GOPAM_A DEFAULT=1\nGOPAM_B DEFAULT=two\n")
-	fail := st.Service("fail", "auth optional pam_faildelay.so delay=2000", "auth required pam_deny.so")
-	session := st.Service("session", "auth required pam_permit.so", "account required pam_permit.so",
-		"session required pam_env.so conffile="+conf)
+	// One module per stack: loading modules is most of a transaction's
+	// cost. The failed logins ask for their fail delay with FailDelay.
+	fail := st.Service("fail", "auth required pam_deny.so")
+	permit := st.Service("permit", "auth required pam_permit.so", "account required pam_permit.so",
+		"session required pam_permit.so")
 	prompt := st.Service("prompt", "auth required pam_stress.so")
 	cfg := func(svc string, conv pam.Conversation) pam.Config {
 		return pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: conv}
@@ -107,12 +109,15 @@ func TestResourcesFlat(t *testing.T) {
 				fatal("start: %v", err)
 				return
 			}
+			if err := h.FailDelay(2 * time.Millisecond); err != nil {
+				fatal("fail delay: %v", err)
+			}
 			if err := h.Authenticate(ctx, 0); !errors.Is(err, pam.ErrAuth) {
 				fatal("failed login: %v", err)
 			}
 			h.Close()
 		case 1: // a session
-			h, err := pam.Start(cfg(session, pam.Answers()))
+			h, err := pam.Start(cfg(permit, pam.Answers()))
 			if err != nil {
 				fatal("start: %v", err)
 				return
@@ -124,7 +129,7 @@ func TestResourcesFlat(t *testing.T) {
 			}
 			h.Close()
 		case 2: // environment listings
-			h, err := pam.Start(cfg(session, pam.Answers()))
+			h, err := pam.Start(cfg(permit, pam.Answers()))
 			if err != nil {
 				fatal("start: %v", err)
 				return
