@@ -220,7 +220,7 @@ func (b fuzzBatch) expected() (msgs []pam.Message, ok bool) {
 // FuzzConversation drives the conversation end to end: pam_gotest sends a
 // batch the fuzzer describes (0..40 messages, any style number, texts of up
 // to 64 KiB, binary packets with any length header) and a Go conversation
-// answers as the fuzzer says (right, too few, too many, nil, huge, NUL
+// answers as the fuzzer says (right, too few, too many, nil, huge (64 KiB), NUL
 // bytes, a panic, an error).
 func FuzzConversation(f *testing.F) {
 	st := pamtest.New(f)
@@ -278,8 +278,8 @@ func FuzzConversation(f *testing.F) {
 			for i, m := range msgs {
 				c := chunk()
 				switch mode {
-				case 6:
-					c = bytes.Repeat([]byte{'y'}, 1<<20)
+				case 6: // 128 times PAM_MAX_RESP_SIZE; 1 MiB answers to 32 prompts outlast the fuzzing engine's 10 s per input on a loaded machine
+					c = bytes.Repeat([]byte{'y'}, 64<<10)
 				case 7:
 					c = bytes.ReplaceAll(c, []byte{0}, nil)
 				}
