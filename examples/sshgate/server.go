@@ -123,15 +123,21 @@ func (s *server) InFlight() (int, <-chan struct{}) {
 
 // acquire waits for a transaction slot, up to the idle timeout, and counts
 // the transaction in flight. release gives the slot back.
-func (s *server) acquire(ctx context.Context) (release func() int, err error) {
-	t := time.NewTimer(s.opt.Idle)
-	defer t.Stop()
+// waiting is called when no slot is free at once.
+func (s *server) acquire(ctx context.Context, waiting func()) (release func() int, err error) {
 	select {
 	case s.slots <- struct{}{}:
-	case <-ctx.Done():
-		return nil, context.Cause(ctx)
-	case <-t.C:
-		return nil, errBusy
+	default:
+		waiting()
+		t := time.NewTimer(s.opt.Idle)
+		defer t.Stop()
+		select {
+		case s.slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		case <-t.C:
+			return nil, errBusy
+		}
 	}
 	s.addInFlight(1)
 	var once sync.Once
@@ -275,7 +281,9 @@ func (c *conn) login(user, method string, conv pam.Conversation, k *challenger) 
 		c.logf("%s: refused an empty user name", method)
 		return nil, errors.New("no user name")
 	}
-	release, err := c.s.acquire(c.ctx)
+	release, err := c.s.acquire(c.ctx, func() {
+		c.logf("%s for %s: waiting for a transaction slot", method, who)
+	})
 	if err != nil {
 		c.logf("%s for %s: no transaction slot: %s", method, who, err)
 		return nil, err
