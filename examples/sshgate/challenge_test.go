@@ -202,20 +202,6 @@ func TestSlotBound(t *testing.T) {
 	}
 }
 
-// waitLog waits until the server log holds want. The log has no
-// notification, so it is read every few milliseconds; bound only ends a
-// hung test.
-func waitLog(t *testing.T, g *gate, want string) {
-	t.Helper()
-	deadline := time.Now().Add(waitBound)
-	for !strings.Contains(g.log.String(), want) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the server log does not show %q after %v:\n%s", want, waitBound, g.log)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestCheckLoopback(t *testing.T) {
 	for addr, ok := range map[string]bool{
 		"127.0.0.1:2222": true, "[::1]:0": true, "localhost:22": true, "127.9.9.9:1": true,
