@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"strings"
@@ -227,5 +230,72 @@ func TestPrintable(t *testing.T) {
 	}
 	if got := printable(strings.Repeat("x", 300)); !strings.HasSuffix(got, "...(44 more bytes)") {
 		t.Errorf("printable of 300 bytes = %s", got)
+	}
+}
+
+// TestDemoStack logs in on the embedded demo stack, as `go run .` serves it.
+func TestDemoStack(t *testing.T) {
+	confDir, err := writeDemoStack(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := startGate(t, confDir, demoService, options{})
+	answer := func(pw string) func([]string) []string {
+		return func(qs []string) []string {
+			if len(qs) != 1 || qs[0] != "Password: " {
+				return []string{"unexpected prompts"}
+			}
+			return []string{pw}
+		}
+	}
+	seen, out, err := goLogin(g, demoUser, answer(demoPassword))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 1 || !strings.Contains(seen[0].Instruction, "gopam sshgate demo") {
+		t.Errorf("challenges %+v, want one with pam_echo's line as instruction", seen)
+	}
+	for _, want := range []string{
+		"Welcome to the sshgate demo session, demo from 127.0.0.1.\n",
+		"Hello, demo.",
+		"    SSHGATE_GREETING=hello from pam_env\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the session output lacks %q:\n%s", want, out)
+		}
+	}
+	if _, _, err := goLogin(g, demoUser, answer("wrong")); err == nil {
+		t.Error("a wrong demo password logged in")
+	}
+	if strings.Contains(g.log.String(), demoPassword) {
+		t.Errorf("the log holds the demo password:\n%s", g.log)
+	}
+}
+
+// TestLoadHostKey: a generated key is written to a file that loads again
+// and is removed by cleanup.
+func TestLoadHostKey(t *testing.T) {
+	signer, cleanup, err := loadHostKey("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cleanup()
+	files, _ := filepath.Glob(filepath.Join(os.TempDir(), "sshgate-hostkey-*", "ssh_host_ed25519_key"))
+	found := false
+	for _, f := range files {
+		s2, _, err := loadHostKey(f)
+		if err == nil && bytes.Equal(s2.PublicKey().Marshal(), signer.PublicKey().Marshal()) {
+			found = true
+			cleanup()
+			if _, err := os.Stat(f); !os.IsNotExist(err) {
+				t.Errorf("cleanup left %s: %v", f, err)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no host key file holds the generated key among %q", files)
+	}
+	if _, _, err := loadHostKey(filepath.Join(t.TempDir(), "missing")); err == nil {
+		t.Error("a missing host key file loaded")
 	}
 }
