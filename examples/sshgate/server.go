@@ -262,8 +262,9 @@ func (s *server) config(c *conn) *ssh.ServerConfig {
 			return c.login(md.User(), "keyboard-interactive", k, k)
 		},
 		PasswordCallback: func(md ssh.ConnMetadata, password []byte) (*ssh.Permissions, error) {
-			defer clear(password)
-			return c.login(md.User(), "password", &passwordConv{password: password}, nil)
+			p := &passwordConv{password: password}
+			defer p.wipe()
+			return c.login(md.User(), "password", p, nil)
 		},
 		ServerVersion: "SSH-2.0-gopam-sshgate",
 	}
@@ -379,13 +380,20 @@ func describe(err error, ctx context.Context) string {
 // the questions. TextInfo and ErrorMsg messages become the instruction text
 // of the challenge that carries the next prompts, or of a challenge with no
 // questions when the operations end first.
+//
+// A module that gopam abandoned when the context ended may still call the
+// conversation later: mu serialises it with flush, and the context, checked
+// before every challenge, keeps it from the client.
 type challenger struct {
 	c       *conn
 	ask     ssh.KeyboardInteractiveChallenge
+	mu      sync.Mutex
 	pending []string // messages not shown yet
 }
 
 func (k *challenger) Converse(ctx context.Context, msgs []pam.Message) ([]pam.Response, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
 	var questions []string
 	var echos []bool
 	var at []int // the index in msgs of each question
@@ -456,6 +464,8 @@ func (k *challenger) challenge(ctx context.Context, info, questions []string, ec
 // flush shows the messages the operations sent after their last prompt, in
 // a challenge with no questions.
 func (k *challenger) flush(ctx context.Context) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
 	if len(k.pending) > 0 {
 		info := k.pending
 		k.pending = nil
@@ -468,18 +478,29 @@ func (k *challenger) flush(ctx context.Context) {
 // method has no way to ask. Messages are dropped: the method cannot show
 // them.
 type passwordConv struct {
-	password []byte
+	mu       sync.Mutex // a late call from an abandoned module races with wipe
+	password []byte     // nil once wiped
 	used     bool
+}
+
+// wipe clears the password when the login has ended.
+func (p *passwordConv) wipe() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	clear(p.password)
+	p.password = nil
 }
 
 var errPasswordOnly = errors.New("the password method answers one password prompt only; use keyboard-interactive")
 
 func (p *passwordConv) Converse(_ context.Context, msgs []pam.Message) ([]pam.Response, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	resps := make([]pam.Response, len(msgs))
 	for i, m := range msgs {
 		switch {
 		case m.Style == pam.TextInfo || m.Style == pam.ErrorMsg:
-		case m.Style == pam.PromptEchoOff && !p.used:
+		case m.Style == pam.PromptEchoOff && !p.used && p.password != nil:
 			p.used = true
 			resps[i].Data = append([]byte(nil), p.password...)
 		default:
