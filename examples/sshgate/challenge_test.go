@@ -165,6 +165,13 @@ func TestBadInput(t *testing.T) {
 	if !strings.Contains(g.log.String(), "more than 512") {
 		t.Errorf("the log does not show the overlong answer refused:\n%s", g.log)
 	}
+	nul := func(qs []string) []string { return []string{testPassword[:3] + "\x00" + testPassword[3:]} }
+	if _, _, err := goLogin(g, testUser, nul); err == nil {
+		t.Fatal("an answer with a NUL byte logged in")
+	}
+	if !regexp.MustCompile(`failed: PAM_CONV_ERR .*NUL`).MatchString(g.log.String()) {
+		t.Errorf("the log does not show the NUL answer refused:\n%s", g.log)
+	}
 	// The server still works.
 	if _, out, err := goLogin(g, testUser, answers(testPassword, testCode, "", "")); err != nil || !strings.Contains(out, "Hello, alice.") {
 		t.Fatalf("login after bad input: %v\n%s", err, out)
