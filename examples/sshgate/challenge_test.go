@@ -235,6 +235,18 @@ func TestPrintable(t *testing.T) {
 			t.Errorf("printable(%q) = %s, want %s", in, got, want)
 		}
 	}
+	for in, want := range map[string]string{
+		"Welcome\n\tto the gate": "Welcome\n\tto the gate",
+		"a\x1b]0;title\a":        `"a\x1b]0;title\a"`,
+		"carriage\rreturn":       `"carriage\rreturn"`,
+	} {
+		if got := message(in); got != want {
+			t.Errorf("message(%q) = %s, want %s", in, got, want)
+		}
+	}
+	if got := message(strings.Repeat("x", 513)); !strings.HasSuffix(got, "...(257 more bytes)") {
+		t.Errorf("message of 513 bytes = %s", got)
+	}
 	if got := printable(strings.Repeat("x", 300)); !strings.HasSuffix(got, "...(44 more bytes)") {
 		t.Errorf("printable of 300 bytes = %s", got)
 	}

@@ -401,11 +401,11 @@ func (k *challenger) Converse(ctx context.Context, msgs []pam.Message) ([]pam.Re
 	for i, m := range msgs {
 		switch m.Style {
 		case pam.PromptEchoOff, pam.PromptEchoOn:
-			questions = append(questions, m.Text)
+			questions = append(questions, message(m.Text))
 			echos = append(echos, m.Style == pam.PromptEchoOn)
 			at = append(at, i)
 		case pam.TextInfo, pam.ErrorMsg:
-			info = append(info, m.Text)
+			info = append(info, message(m.Text))
 		default:
 			return nil, fmt.Errorf("an SSH client cannot answer a %v message", m.Style)
 		}

@@ -73,9 +73,9 @@ func (c *conn) greet(out, errw io.Writer) uint32 {
 		for _, m := range msgs {
 			switch m.Style {
 			case pam.TextInfo:
-				fmt.Fprintln(out, printable(m.Text))
+				fmt.Fprintln(out, message(m.Text))
 			case pam.ErrorMsg:
-				fmt.Fprintln(errw, printable(m.Text))
+				fmt.Fprintln(errw, message(m.Text))
 			default:
 				return nil, errors.New("the session cannot answer prompts")
 			}
@@ -118,6 +118,18 @@ func (c *conn) greet(out, errw io.Writer) uint32 {
 // and user text cannot drive the client's terminal.
 func printable(s string) string {
 	if len(s) > esc.Max || strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) || r == unicode.ReplacementChar }) {
+		return esc.Quote(s)
+	}
+	return s
+}
+
+// message returns a module's message or prompt as the client shows it:
+// as it is when it holds only printable characters, line breaks and tabs
+// and is at most PAM_MAX_MSG_SIZE (512) bytes long, quoted otherwise.
+func message(s string) string {
+	if len(s) > 512 || strings.ContainsFunc(s, func(r rune) bool {
+		return r != '\n' && r != '\t' && (!unicode.IsPrint(r) || r == unicode.ReplacementChar)
+	}) {
 		return esc.Quote(s)
 	}
 	return s
