@@ -14,9 +14,10 @@ import (
 
 // Handle is one PAM transaction, from Start to Close.
 //
-// Under the default ThreadPerHandle policy, all PAM calls of a handle, and
-// the callbacks they make, run on one OS thread that is locked for the
-// handle's life, whichever goroutine calls the methods. One exception keeps
+// Under the default ThreadPerHandle policy, all PAM calls of a handle run on
+// one OS thread that is locked for the handle's life, whichever goroutine
+// calls the methods (a Conversation of the program's own runs beside it: see
+// Conversation). One exception keeps
 // threads free under attack: while a failed Authenticate or ChangeAuthTok
 // waits out its fail delay in Go, a handle that has run no credential or
 // session call yet gives its thread back and goes on with another (auth,
@@ -444,19 +445,20 @@ func (s *state) operation(ctx context.Context, op libpam.Op, name string, flags 
 	// A module may shrug off a failed conversation, but a panic in a
 	// callback is a bug the caller must hear about even when the stack
 	// succeeded.
-	if convErr != nil && isPanic(convErr) {
+	if convErr != nil && isCallbackBug(convErr) {
 		return fmt.Errorf("pam: %s: the stack succeeded but the conversation failed: %w", name, convErr)
 	}
-	if delayErr != nil && isPanic(delayErr) {
+	if delayErr != nil && isCallbackBug(delayErr) {
 		return fmt.Errorf("pam: %s: the fail delay callback failed: %w", name, delayErr)
 	}
 	return nil
 }
 
-// isPanic reports whether err holds a PanicError.
-func isPanic(err error) bool {
+// isCallbackBug reports whether err says that a callback panicked or ended
+// its goroutine.
+func isCallbackBug(err error) bool {
 	var p *PanicError
-	return errors.As(err, &p)
+	return errors.As(err, &p) || errors.Is(err, ErrGoexit)
 }
 
 // Authenticate authenticates the user (pam_authenticate). Flags: Silent,
