@@ -54,7 +54,7 @@ type state struct {
 	mu         sync.Mutex
 	policy     ThreadPolicy
 	w          *worker // the dedicated worker, while the handle has one
-	owner      int64   // threadRun: the thread of Run's function, 0 if unknown
+	owner      int64   // threadRun: the thread of Run's function; 0 if unknown, -1 during a fail delay
 	noSlot     bool    // threadRun: the slot was given back and not yet retaken
 	pamh       libpam.Handle
 	closed     error // nil while open; ErrClosed or a wrapped cause after
@@ -558,11 +558,13 @@ func (h *Handle) Close() error {
 // runtime cleanup of a dropped Handle does not, since a method of the Handle
 // may still be running.
 func (s *state) close(cancel bool) error {
-	return s.closeAs(cancel, s.policy == threadRun && s.onOwner())
+	return s.closeAs(cancel, false)
 }
 
-// closeAs is close; owner says that the caller runs on a threadRun handle's
-// thread (Run itself, or its function), the only one that may end it.
+// closeAs is close; owner says that the caller is Run itself, on a threadRun
+// handle's thread, the only one that may end it. Otherwise closeAs tells
+// whether the caller runs on that thread (Run's function) only once it holds
+// s.mu: the thread may change until then, while a fail delay is waited out.
 func (s *state) closeAs(cancel, owner bool) error {
 	if s.inCallback.Load() && onCallThread(s) {
 		return ErrReentrant
@@ -580,7 +582,7 @@ func (s *state) closeAs(cancel, owner bool) error {
 	if s.closed != nil {
 		return nil
 	}
-	if s.policy == threadRun && !owner {
+	if s.policy == threadRun && !owner && !s.onOwner() {
 		// Only Run's goroutine may call pam_end; Run does when its
 		// function returns. Until then every method returns ErrClosed.
 		s.closing.Store(true)
