@@ -121,21 +121,28 @@ func (e *Env) Map() (map[string]string, error) {
 	return m, nil
 }
 
-// All returns an iterator over a copy of the environment taken now, in
-// libpam's order.
-func (e *Env) All() (iter.Seq2[string, string], error) {
-	list, err := e.List()
-	if err != nil {
-		return nil, err
-	}
+// All returns an iterator over the environment's names and values, for a
+// range statement:
+//
+//	for name, value := range h.Env().All() { ... }
+//
+// Each loop reads a copy of the environment when it starts, in libpam's
+// order. A loop over an environment that cannot be read (the handle is
+// closed, or libpam is out of memory) yields nothing: call List or Map where
+// that error matters.
+func (e *Env) All() iter.Seq2[string, string] {
 	return func(yield func(string, string) bool) {
+		list, err := e.List()
+		if err != nil {
+			return
+		}
 		for _, kv := range list {
 			k, v, _ := strings.Cut(kv, "=")
 			if !yield(k, v) {
 				return
 			}
 		}
-	}, nil
+	}
 }
 
 // Len returns the number of variables.

@@ -149,14 +149,10 @@ type cXAuth struct {
 	data    unsafe.Pointer
 }
 
-// SetXAuthData sets PAM_XAUTHDATA (Linux-PAM). name is NUL-terminated; libpam
-// copies name and data; the Go copies are the caller's.
+// SetXAuthData sets PAM_XAUTHDATA (Linux-PAM). name is NUL-terminated and
+// neither it nor data is empty (Linux-PAM never frees a zero-length copy);
+// libpam copies name and data; the Go copies are the caller's.
 func (l *Lib) SetXAuthData(h Handle, item int, name, data []byte) int {
-	if len(data) == 0 {
-		// Linux-PAM copies data with a memdup that fails for NULL, and
-		// clears the item when it does: point at a real, empty buffer.
-		data = make([]byte, 1)[:0:1]
-	}
 	x := cXAuth{namelen: int32(len(name) - 1), name: unsafe.Pointer(&name[0]), datalen: int32(len(data)),
 		data: unsafe.Pointer(unsafe.SliceData(data))}
 	r, _, _ := purego.SyscallN(l.setItem, uintptr(h), uintptr(item), uintptr(unsafe.Pointer(&x)))
