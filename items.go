@@ -230,9 +230,8 @@ func (h *Handle) Elevated() bool {
 }
 
 // SetElevated controls scrubbing. By default gopam removes the variables named
-// by Config.SensitiveEnv from the PAM environment after Authenticate, the
-// credential operations and ChangeAuthTok, since modules may leave passwords
-// there. A program running with effective user ID 0 may set elevated to keep
+// by Config.SensitiveEnv from the PAM environment after every operation,
+// since modules may leave passwords there. A program running with effective user ID 0 may set elevated to keep
 // them (for modules that read them again in EstablishCredentials); for anyone
 // else SetElevated(true) fails with an error matching os.ErrPermission
 // (syscall.EACCES).
