@@ -41,6 +41,15 @@ var goexitPaths = []struct {
 	{"run/cancellable", pam.ThreadDefault, true, true},
 }
 
+// goexitStack returns the Config of a transaction on a stack whose module
+// prompts once, with a conversation that calls Goexit.
+func goexitStack(t *testing.T) pam.Config {
+	st := pamtest.New(t)
+	mod := testmodule.Build(t)
+	svc := st.Service("goexit", "auth required "+mod+" prompt=Password:")
+	return pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: goexitConv}
+}
+
 // goexitOnce runs one transaction whose conversation calls runtime.Goexit,
 // on a goroutine of its own (a library that lets the Goexit through would end
 // the test's goroutine), and returns the errors of Authenticate and of the
@@ -92,10 +101,7 @@ func goexitOnce(t *testing.T, cfg pam.Config, threads pam.ThreadPolicy, run, can
 // nothing behind: no call slot, worker thread, callback registration or
 // goroutine, and no C memory (the transaction is ended by pam_end).
 func TestRegressGoexitInConversation(t *testing.T) {
-	st := pamtest.New(t)
-	mod := testmodule.Build(t)
-	svc := st.Service("goexit", "auth required "+mod+" prompt=Password:")
-	cfg := pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: goexitConv}
+	cfg := goexitStack(t)
 	for _, p := range goexitPaths {
 		t.Run(p.name, func(t *testing.T) {
 			slots, live, threads := pam.CallsInFlight(), pam.LiveTransactions(), pam.ThreadsHeld()
@@ -120,10 +126,7 @@ func TestRegressGoexitInConversation(t *testing.T) {
 // two handles whose conversation calls Goexit must not keep their slots, so
 // that an unrelated Start still gets one at once.
 func TestRegressGoexitSlots(t *testing.T) {
-	st := pamtest.New(t)
-	mod := testmodule.Build(t)
-	svc := st.Service("goexit", "auth required "+mod+" prompt=Password:")
-	cfg := pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: goexitConv}
+	cfg := goexitStack(t)
 	prev := pam.MaxInFlight()
 	pam.SetMaxInFlight(pam.CallsInFlight() + 2)
 	defer pam.SetMaxInFlight(prev)
@@ -134,7 +137,7 @@ func TestRegressGoexitSlots(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	for range 2 {
-		h, err := pam.StartContext(ctx, pam.Config{Service: svc, User: "bob", ConfDir: st.Dir(), Conv: pam.Answers([]byte("x"))})
+		h, err := pam.StartContext(ctx, pam.Config{Service: cfg.Service, User: "bob", ConfDir: cfg.ConfDir, Conv: pam.Answers([]byte("x"))})
 		if err != nil {
 			t.Fatalf("start after two Goexit conversations: %v (call slots held: %d)", err, pam.CallsInFlight())
 		}
@@ -145,10 +148,7 @@ func TestRegressGoexitSlots(t *testing.T) {
 // TestRegressGoexitNoCLeak: 300 transactions whose conversation calls Goexit
 // leave the C heap as it was (each leaked pam handle costs about 1.8 kB).
 func TestRegressGoexitNoCLeak(t *testing.T) {
-	st := pamtest.New(t)
-	mod := testmodule.Build(t)
-	svc := st.Service("goexit", "auth required "+mod+" prompt=Password:")
-	cfg := pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: goexitConv}
+	cfg := goexitStack(t)
 	for _, p := range goexitPaths {
 		t.Run(p.name, func(t *testing.T) {
 			live := pam.LiveTransactions()
