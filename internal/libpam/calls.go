@@ -45,14 +45,17 @@ type StartMem struct {
 }
 
 // Start calls pam_start, or pam_start_confdir when confdir is not empty, with
-// gopam's conversation trampoline and appdata as its appdata_ptr. service,
+// gopam's conversation trampoline and appdata as its appdata_ptr. On OpenPAM
+// a confdir is read through the path form of the service name (openpam.go). service,
 // user and confdir must be NUL-terminated (CString); user may be nil for
 // "no user yet". libpam copies all of them and the pam_conv struct.
 func (l *Lib) Start(service, user, confdir []byte, appdata uintptr, m *StartMem) (Handle, int) {
 	m.conv = [2]uintptr{l.convTrampoline, appdata}
 	m.h = 0
 	var rc uintptr
-	if confdir != nil {
+	if l.Impl == ImplOpenPAM && l.startConfdir == 0 {
+		rc = l.startOpenPAM(service, user, confdir, m)
+	} else if confdir != nil {
 		rc, _, _ = purego.SyscallN(l.startConfdir, uintptr(unsafe.Pointer(&service[0])),
 			bytesPtr(user), uintptr(unsafe.Pointer(&m.conv)), uintptr(unsafe.Pointer(&confdir[0])),
 			uintptr(unsafe.Pointer(&m.h)))
