@@ -189,3 +189,20 @@ func (l *Lib) BuildFlags() []string {
 	}
 	return []string{"-I" + inc, "-L" + libdir, "-Wl,-rpath," + libdir}
 }
+
+// WipeEnvValue overwrites with zeros, in libpam's own storage, the value of
+// the PAM environment variable name (NUL-terminated), which leaves the
+// variable empty. It is how a secret is scrubbed where no variable can be
+// removed: OpenPAM has no pam_unsetenv, its pam_putenv needs '=' and frees
+// the old string without wiping it, and its pam_getenv returns a pointer
+// into the variable's own string. It reports whether the variable existed.
+func (l *Lib) WipeEnvValue(h Handle, name []byte) bool {
+	r, _, _ := purego.SyscallN(l.getenv, uintptr(h), uintptr(unsafe.Pointer(&name[0])))
+	runtime.KeepAlive(name)
+	p := cptr(r)
+	if p == nil {
+		return false
+	}
+	clear(unsafe.Slice((*byte)(p), strlen(p)))
+	return true
+}
