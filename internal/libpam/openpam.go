@@ -26,7 +26,8 @@ import (
 //
 // gopam's ConfDir start on OpenPAM therefore calls pam_start with the path
 // ConfDir/<service> (or ConfDir/other when that file does not exist, as
-// Linux-PAM does) with those four features off, and puts them back as they
+// Linux-PAM does; with neither, the start fails with PAM_ABORT, as on
+// Linux-PAM) with those four features off, and puts them back as they
 // were as soon as pam_start returns: pam_start is the only call that reads
 // policies and loads modules. The features are global to the process, so:
 //
@@ -109,18 +110,19 @@ func (l *Lib) CheckConfDir(dir, service string) error {
 }
 
 // policyPath returns ConfDir/service as a C string, or ConfDir/other when
-// the service has no file (Linux-PAM's fallback within a confdir).
-func policyPath(service, confdir []byte) []byte {
+// the service has no file (Linux-PAM's fallback within a confdir); ok is
+// false when neither exists.
+func policyPath(service, confdir []byte) (path []byte, ok bool) {
 	dir := string(confdir[:len(confdir)-1])
-	name := string(service[:len(service)-1])
-	p := dir + "/" + name
+	p := dir + "/" + string(service[:len(service)-1])
 	if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
-		if _, err := os.Stat(dir + "/other"); err == nil {
-			p = dir + "/other"
+		p = dir + "/other"
+		if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
+			return nil, false
 		}
 	}
-	c, _ := CString(p) // confdir and service hold no NUL
-	return c
+	path, _ = CString(p) // confdir and service hold no NUL
+	return path, true
 }
 
 // startOpenPAM runs pam_start on OpenPAM: with a confdir, on the policy
@@ -134,7 +136,13 @@ func (l *Lib) startOpenPAM(service, user, confdir []byte, m *StartMem) uintptr {
 			bytesPtr(user), uintptr(unsafe.Pointer(&m.conv)), uintptr(unsafe.Pointer(&m.h)))
 		return rc
 	}
-	path := policyPath(service, confdir)
+	path, ok := policyPath(service, confdir)
+	if !ok {
+		// OpenPAM would start with empty chains; Linux-PAM's confdir start
+		// fails with PAM_ABORT, and so does gopam's, alike everywhere.
+		n, _ := l.NativeCode(CodeAbort)
+		return uintptr(n)
+	}
 	rc := l.startSwitched(path, user, m)
 	runtime.KeepAlive(path)
 	if rc != 0 || m.h == 0 {
