@@ -52,6 +52,16 @@ func TestOpenPAMDifferences(t *testing.T) {
 		Delay: func(context.Context, error, time.Duration) {}}); !errors.Is(err, pam.ErrNotSupported) {
 		t.Errorf("Config.Delay: %v, want ErrNotSupported", err)
 	}
+	var ie *pam.InputError
+	if err := h.SetItem(pam.ItemRepository, "files"); !errors.As(err, &ie) {
+		t.Errorf("SetItem(ItemRepository): %v, want an InputError: it is a structure", err)
+	}
+	if err := h.SetItem(pam.ItemAuthTokPrompt, "Secret: "); err != nil {
+		t.Errorf("SetItem(ItemAuthTokPrompt): %v", err)
+	}
+	if v, err := h.Item(pam.ItemAuthTokPrompt); v != "Secret: " || err != nil {
+		t.Errorf("Item(ItemAuthTokPrompt) = %q %v", v, err)
+	}
 	if err := h.OpenSession(context.Background(), 0); err != nil {
 		t.Fatal(err)
 	}
