@@ -138,32 +138,37 @@ func TestOpenPAMFeaturesRestored(t *testing.T) {
 	svc := st.Service("permit", "auth required pam_permit.so")
 	path := filepath.Join(st.Dir(), svc)
 	var wg sync.WaitGroup
-	errs := make(chan error, 100)
-	for g := range 4 {
+	errs := make([]error, 4) // one per goroutine: its first failure
+	for g := range errs {
 		wg.Go(func() {
-			for range 25 {
-				var err error
-				if g%2 == 0 {
-					var h *pam.Handle
-					if h, err = pam.Start(pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: pam.Answers()}); err == nil {
-						err = h.Close()
-					}
-				} else if h, e := pam.Start(pam.Config{Service: path, User: "alice", Conv: pam.Answers()}); e == nil {
-					h.Close()
-					err = errors.New("a service name that is a path was accepted without ConfDir")
-				} else if !errors.Is(e, pam.ErrSystem) {
-					err = e
-				}
-				if err != nil {
-					errs <- err
-					return
-				}
+			for i := 0; i < 25 && errs[g] == nil; i++ {
+				errs[g] = startOnce(svc, path, st.Dir(), g%2 == 0)
 			}
 		})
 	}
 	wg.Wait()
-	close(errs)
-	for err := range errs {
+	if err := errors.Join(errs...); err != nil {
 		t.Error(err)
 	}
+}
+
+// startOnce starts and ends one transaction: with confdir, svc read from
+// dir; without, the service named by the path, which OpenPAM must refuse.
+func startOnce(svc, path, dir string, confdir bool) error {
+	if confdir {
+		h, err := pam.Start(pam.Config{Service: svc, User: "alice", ConfDir: dir, Conv: pam.Answers()})
+		if err != nil {
+			return err
+		}
+		return h.Close()
+	}
+	h, err := pam.Start(pam.Config{Service: path, User: "alice", Conv: pam.Answers()})
+	if err == nil {
+		h.Close()
+		return errors.New("a service name that is a path was accepted without ConfDir")
+	}
+	if !errors.Is(err, pam.ErrSystem) {
+		return err
+	}
+	return nil
 }
