@@ -156,8 +156,7 @@ func (s *state) isSensitive(name string) bool {
 
 // scrub removes the sensitive variables from the PAM environment. It runs on
 // the transaction's thread right after the operation that may have set them.
-// Where variables cannot be removed (OpenPAM) their values are wiped in
-// place, which leaves them empty.
+// Where variables cannot be removed (OpenPAM) they are set empty.
 func (s *state) scrub() {
 	if len(s.sensitive) == 0 {
 		return
@@ -176,9 +175,8 @@ func (s *state) scrub() {
 			if c, err := libpam.CString(name); err == nil {
 				s.lib.Unsetenv(s.pamh, c)
 			}
-		} else if c, err := libpam.CString(name); err == nil {
-			// OpenPAM: the variable stays, its value wiped to "".
-			s.lib.WipeEnvValue(s.pamh, c)
+		} else if c, err := libpam.CString(name + "="); err == nil {
+			s.lib.Putenv(s.pamh, c)
 		}
 	}
 }

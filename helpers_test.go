@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/gopam/pam"
-	"github.com/gopam/pam/internal/testmodule"
 )
 
 func itoa(n int) string { return strconv.Itoa(n) }
@@ -42,11 +41,4 @@ func waitGoroutines(t *testing.T, n int) {
 		buf := make([]byte, 1<<16)
 		return fmt.Sprintf("%d goroutines, want at most %d:\n%s", runtime.NumGoroutine(), n, buf[:runtime.Stack(buf, true)])
 	})
-}
-
-// promptLine is an auth line whose module asks one echo-off prompt,
-// "Password:", and takes any answer: the C test module, which builds and
-// runs on Linux-PAM and OpenPAM alike (pam_stress ships with Linux-PAM only).
-func promptLine(t *testing.T) string {
-	return "auth required " + testmodule.Build(t) + " prompt=Password:"
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gopam/pam"
+	"github.com/gopam/pam/internal/testmodule"
 	"github.com/gopam/pam/pamtest"
 )
 
@@ -171,4 +172,11 @@ func startOnce(svc, path, dir string, confdir bool) error {
 		return err
 	}
 	return nil
+}
+
+// promptLine is an auth line whose module asks one echo-off prompt,
+// "Password:", and takes any answer: the C test module, which builds and
+// runs on Linux-PAM and OpenPAM alike (pam_stress ships with Linux-PAM only).
+func promptLine(t *testing.T) string {
+	return "auth required " + testmodule.Build(t) + " prompt=Password:"
 }

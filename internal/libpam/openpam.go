@@ -198,19 +198,25 @@ func (l *Lib) BuildFlags() []string {
 	return []string{"-I" + inc, "-L" + libdir, "-Wl,-rpath," + libdir}
 }
 
-// WipeEnvValue overwrites with zeros, in libpam's own storage, the value of
-// the PAM environment variable name (NUL-terminated), which leaves the
-// variable empty. It is how a secret is scrubbed where no variable can be
-// removed: OpenPAM has no pam_unsetenv, its pam_putenv needs '=' and frees
-// the old string without wiping it, and its pam_getenv returns a pointer
-// into the variable's own string. It reports whether the variable existed.
-func (l *Lib) WipeEnvValue(h Handle, name []byte) bool {
+// wipeReplaced overwrites with zeros, in libpam's own storage, the value
+// that pam_putenv(nameValue) is about to replace: OpenPAM's pam_putenv
+// frees the old string without wiping it, and the old value may be a secret
+// (scrubbing sets sensitive variables empty this way, since OpenPAM cannot
+// remove a variable). OpenPAM's pam_getenv returns a pointer into that
+// string.
+func (l *Lib) wipeReplaced(h Handle, nameValue []byte) {
+	eq := 0
+	for eq < len(nameValue) && nameValue[eq] != '=' && nameValue[eq] != 0 {
+		eq++
+	}
+	if eq == len(nameValue) || nameValue[eq] != '=' {
+		return
+	}
+	name := make([]byte, eq+1)
+	copy(name, nameValue[:eq])
 	r, _, _ := purego.SyscallN(l.getenv, uintptr(h), uintptr(unsafe.Pointer(&name[0])))
 	runtime.KeepAlive(name)
-	p := cptr(r)
-	if p == nil {
-		return false
+	if p := cptr(r); p != nil {
+		clear(unsafe.Slice((*byte)(p), strlen(p)))
 	}
-	clear(unsafe.Slice((*byte)(p), strlen(p)))
-	return true
 }
