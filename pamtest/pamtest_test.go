@@ -724,3 +724,17 @@ func TestNeverWritesOutsideTempDir(t *testing.T) {
 		}
 	}
 }
+
+// TestServiceLinuxPAMModule: a Linux-PAM module in a service skips the test
+// on OpenPAM, which cannot load it, and is found on Linux-PAM.
+func TestServiceLinuxPAMModule(t *testing.T) {
+	var wrote, skipped bool
+	t.Run("stress", func(t *testing.T) {
+		defer func() { skipped = t.Skipped() }()
+		New(t).Service("s", "auth required pam_stress.so")
+		wrote = true
+	})
+	if openpam := pam.Implementation() == "OpenPAM"; wrote == openpam || skipped != openpam {
+		t.Errorf("on %s: service written %v, test skipped %v", pam.Implementation(), wrote, skipped)
+	}
+}

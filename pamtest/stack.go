@@ -80,7 +80,9 @@ func (s *Stack) Dir() string { return s.conf }
 //     is not installed fails the test with the Debian package that ships it,
 //     except on a line whose type starts with '-', which libpam skips when the
 //     module is missing and which is then written unchanged. To test a missing
-//     module, name it by an absolute path.
+//     module, name it by an absolute path. On OpenPAM, a module that only
+//     Linux-PAM or cwrap's pam_wrapper ships skips the test instead (see
+//     LinuxPAMOnly).
 //   - The target of an include or substack control, and of Debian's
 //     "@include", becomes a path in Dir() when it has no '/', because Debian's
 //     libpam would otherwise read it from /etc/pam.d even under a confdir.
@@ -105,6 +107,12 @@ func (s *Stack) Service(name string, lines ...string) string {
 	defined := map[string]bool{}
 	for i, line := range lines {
 		out, err := s.rewriteLine(line)
+		var missing *MissingError
+		if errors.As(err, &missing) && linuxPAMPackage(missing.Package) {
+			// On OpenPAM, which cannot load them, a module of Linux-PAM or
+			// of cwrap's pam_wrapper means the test needs Linux-PAM.
+			LinuxPAMOnly(s.t, missing.What)
+		}
 		if err != nil {
 			s.t.Fatalf("pamtest: service %s, line %d %q: %v", name, i+1, line, err)
 		}
@@ -430,4 +438,10 @@ func LinuxPAMOnly(t testing.TB, why string) {
 	if impl := pam.Implementation(); impl == "OpenPAM" {
 		t.Skipf("needs Linux-PAM: %s (the loaded libpam is %s)", why, impl)
 	}
+}
+
+// linuxPAMPackage reports whether pkg is the Debian package of Linux-PAM's
+// modules or of cwrap's pam_wrapper, whose modules only Linux-PAM can load.
+func linuxPAMPackage(pkg string) bool {
+	return pkg == "libpam-modules" || pkg == "libpam-wrapper"
 }
