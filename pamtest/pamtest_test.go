@@ -20,15 +20,15 @@ import (
 // PAM return codes that the tests below expect, in the numbers of the
 // loaded libpam (Linux-PAM's or OpenPAM's).
 var (
-	codeSuccess     = nativeCode(pam.Success)
-	codePermDenied  = nativeCode(pam.ErrPermDenied)
-	codeAuthErr     = nativeCode(pam.ErrAuth)
-	codeUserUnknown = nativeCode(pam.ErrUserUnknown)
-	codeConvErr     = nativeCode(pam.ErrConv)
-	codeAbort       = nativeCode(pam.ErrAbort)
+	codeSuccess     = codeNumber(pam.Success)
+	codePermDenied  = codeNumber(pam.ErrPermDenied)
+	codeAuthErr     = codeNumber(pam.ErrAuth)
+	codeUserUnknown = codeNumber(pam.ErrUserUnknown)
+	codeConvErr     = codeNumber(pam.ErrConv)
+	codeAbort       = codeNumber(pam.ErrAbort)
 )
 
-func nativeCode(c pam.Code) int {
+func codeNumber(c pam.Code) int {
 	n, _ := c.Errno()
 	return n
 }
