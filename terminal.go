@@ -68,8 +68,7 @@ func (t TerminalConversation) Converse(ctx context.Context, msgs []Message) ([]R
 			if !term.IsTerminal(fd) {
 				return fail(fmt.Errorf("%w (prompt %s)", ErrNoTerminal, esc.Quote(m.Text)))
 			}
-			fmt.Fprint(out, m.Text)
-			ans, err := readTerminal(ctx, fd, m.Style == PromptEchoOff, out)
+			ans, err := readTerminal(ctx, fd, m.Text, m.Style == PromptEchoOff, out)
 			if err != nil {
 				return fail(fmt.Errorf("pam: reading the answer to %s: %w", esc.Quote(m.Text), err))
 			}
@@ -81,10 +80,10 @@ func (t TerminalConversation) Converse(ctx context.Context, msgs []Message) ([]R
 	return resps, nil
 }
 
-// readTerminal reads one line from the terminal fd, without echo when
-// noEcho is set (then restoring the terminal's state and ending the line on
-// out however the read ends). It gives up when ctx ends.
-func readTerminal(ctx context.Context, fd int, noEcho bool, out io.Writer) ([]byte, error) {
+// readTerminal writes prompt to out and reads one line from the terminal fd,
+// without echo when noEcho is set (then restoring the terminal's state and
+// ending the line on out however the read ends). It gives up when ctx ends.
+func readTerminal(ctx context.Context, fd int, prompt string, noEcho bool, out io.Writer) ([]byte, error) {
 	if noEcho {
 		saved, err := unix.IoctlGetTermios(fd, ioctlGetTermios)
 		if err != nil {
@@ -104,6 +103,9 @@ func readTerminal(ctx context.Context, fd int, noEcho bool, out io.Writer) ([]by
 			fmt.Fprintln(out) // the line end the user's Enter did not echo
 		}()
 	}
+	// Only now that echo is off: what is typed once the prompt shows is
+	// never echoed.
+	fmt.Fprint(out, prompt)
 	r, err := newTTYReader(ctx, fd)
 	if err != nil {
 		return nil, err
