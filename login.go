@@ -96,7 +96,8 @@ func (p *PasswordAnswers) Wipe() {
 // CheckPassword never stops there.
 //
 // cfg gives the service, ConfDir, RHost and the rest; its User, AskUser,
-// CurrentUser and Conv must be unset (an *InputError otherwise). An empty user
+// CurrentUser and Conv must be unset (an *InputError otherwise), and so must
+// Threads, as for Run. An empty user
 // is refused with an *InputError matching ErrUserRequired before any PAM call,
 // so that a request without a name never checks anybody's password. ctx bounds
 // the whole transaction, the wait for a call slot and the fail delay
