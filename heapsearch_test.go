@@ -6,7 +6,6 @@ package pam_test
 
 import (
 	"bufio"
-	"bytes"
 	"math/rand/v2"
 	"os"
 	"runtime"
@@ -40,6 +39,42 @@ func secretMarker(b []byte) {
 	for i := range b {
 		b[i] = 'a' + byte(rand.IntN(26))
 	}
+}
+
+// countSecret counts the occurrences of marker in b one byte at a time.
+// bytes.Count would load the marker into a vector register, which a signal
+// (Go's preemption, the GC's) saves on a signal stack in the Go heap, where
+// the next search would find it: secrets must never be compared with the
+// vectorised functions of package bytes in these tests.
+func countSecret(b, marker []byte) int {
+	n := 0
+	for i := 0; i+len(marker) <= len(b); i++ {
+		if b[i] != marker[0] {
+			continue
+		}
+		j := 1
+		for j < len(marker) && b[i+j] == marker[j] {
+			j++
+		}
+		if j == len(marker) {
+			n++
+		}
+	}
+	return n
+}
+
+// sameSecret reports whether a and b hold the same bytes, compared one at a
+// time for the reason countSecret gives.
+func sameSecret(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // goHeapCount runs two garbage collections, then counts the occurrences of
@@ -103,7 +138,7 @@ func goHeapCount(t *testing.T, marker []byte) int {
 			if n, _ = mem.ReadAt(buf[:n], int64(off)); n > 0 {
 				// Chunks overlap by len(marker)-1 bytes, so that a copy
 				// across a boundary is found once.
-				count += bytes.Count(buf[:n], marker)
+				count += countSecret(buf[:n], marker)
 			}
 		}
 	}

@@ -46,6 +46,23 @@ type LineConversation struct {
 func (l *LineConversation) Converse(ctx context.Context, msgs []Message) ([]Response, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return answerEach(ctx, msgs, "a line conversation", l.out, l.out, func(m Message) ([]byte, error) {
+		fmt.Fprint(l.out, m.Text)
+		ans, err := l.next()
+		if err == nil && m.Style == PromptEchoOn {
+			l.out.Write(ans)
+		}
+		fmt.Fprintln(l.out)
+		return ans, err
+	})
+}
+
+// answerEach is the loop of the conversations that show messages and read
+// answers one prompt at a time: it checks ctx before each message, writes
+// TEXT_INFO to info and ERROR_MSG to errs (a line each), asks answer for
+// each echo-off and echo-on prompt, and refuses other styles in the name of
+// who. The first failure wipes the answers read so far and names the prompt.
+func answerEach(ctx context.Context, msgs []Message, who string, info, errs io.Writer, answer func(Message) ([]byte, error)) ([]Response, error) {
 	resps := make([]Response, len(msgs))
 	fail := func(err error) ([]Response, error) {
 		wipeResponses(resps)
@@ -56,22 +73,18 @@ func (l *LineConversation) Converse(ctx context.Context, msgs []Message) ([]Resp
 			return fail(err)
 		}
 		switch m.Style {
-		case TextInfo, ErrorMsg:
-			fmt.Fprintln(l.out, m.Text)
-		case PromptEchoOn, PromptEchoOff:
-			fmt.Fprint(l.out, m.Text)
-			ans, err := l.next()
+		case TextInfo:
+			fmt.Fprintln(info, m.Text)
+		case ErrorMsg:
+			fmt.Fprintln(errs, m.Text)
+		case PromptEchoOff, PromptEchoOn:
+			ans, err := answer(m)
 			if err != nil {
-				fmt.Fprintln(l.out)
 				return fail(fmt.Errorf("pam: reading the answer to %s: %w", esc.Quote(m.Text), err))
 			}
-			if m.Style == PromptEchoOn {
-				l.out.Write(ans)
-			}
-			fmt.Fprintln(l.out)
 			resps[i].Data = ans
 		default:
-			return fail(fmt.Errorf("pam: a line conversation cannot answer a %v message", m.Style))
+			return fail(fmt.Errorf("pam: %s cannot answer a %v message", who, m.Style))
 		}
 	}
 	return resps, nil

@@ -49,35 +49,13 @@ func (t TerminalConversation) Converse(ctx context.Context, msgs []Message) ([]R
 	if errw == nil {
 		errw = os.Stderr
 	}
-	resps := make([]Response, len(msgs))
-	fail := func(err error) ([]Response, error) {
-		wipeResponses(resps)
-		return nil, err
-	}
-	for i, m := range msgs {
-		if err := ctx.Err(); err != nil {
-			return fail(err)
+	return answerEach(ctx, msgs, "the terminal", out, errw, func(m Message) ([]byte, error) {
+		fd := int(in.Fd())
+		if !term.IsTerminal(fd) {
+			return nil, fmt.Errorf("%w (prompt %s)", ErrNoTerminal, esc.Quote(m.Text))
 		}
-		switch m.Style {
-		case TextInfo:
-			fmt.Fprintln(out, m.Text)
-		case ErrorMsg:
-			fmt.Fprintln(errw, m.Text)
-		case PromptEchoOff, PromptEchoOn:
-			fd := int(in.Fd())
-			if !term.IsTerminal(fd) {
-				return fail(fmt.Errorf("%w (prompt %s)", ErrNoTerminal, esc.Quote(m.Text)))
-			}
-			ans, err := readTerminal(ctx, fd, m.Text, m.Style == PromptEchoOff, out)
-			if err != nil {
-				return fail(fmt.Errorf("pam: reading the answer to %s: %w", esc.Quote(m.Text), err))
-			}
-			resps[i].Data = ans
-		default:
-			return fail(fmt.Errorf("pam: the terminal cannot answer a %v message", m.Style))
-		}
-	}
-	return resps, nil
+		return readTerminal(ctx, fd, m.Text, m.Style == PromptEchoOff, out)
+	})
 }
 
 // readTerminal writes prompt to out and reads one line from the terminal fd,
@@ -209,7 +187,12 @@ func readAnswer(read func(p []byte, midLine bool) (int, error)) ([]byte, error) 
 				return nil, errAnswerTooLong
 			}
 			bigger := make([]byte, 2*len(buf))
-			copy(bigger, buf)
+			// One byte at a time: copy's vector registers would hold
+			// 16 bytes of the answer, which a signal arriving then saves
+			// on a signal stack in the Go heap.
+			for i, c := range buf {
+				bigger[i] = c
+			}
 			clear(buf)
 			buf = bigger
 		}
