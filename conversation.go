@@ -285,8 +285,7 @@ func (s *state) Converse(msgs []libpam.Message) (_ []libpam.Response, code libpa
 // a runtime.Goexit in it (t.Fatal, t.FailNow) would otherwise unwind the C
 // frames of libpam and the module, since recover cannot stop it, and leave
 // the handle unable to end. The hand-off costs two thread switches per
-// conversation call (a few microseconds), next to the module's own work. The
-// library's own conversations (Answers, Dialog, TerminalConversation) never
+// conversation call. The library's own conversations (Answers, Dialog, TerminalConversation) never
 // exit their goroutine and run in place, at no cost.
 func (s *state) callConversation(ctx context.Context, conv Conversation, msgs []Message) ([]Response, error) {
 	switch conv.(type) {

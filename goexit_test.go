@@ -50,7 +50,7 @@ func goexitStack(t *testing.T) pam.Config {
 	return pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: goexitConv}
 }
 
-// goexitOnce runs one transaction whose conversation calls runtime.Goexit,
+// goexitOnce runs one transaction (whose conversation calls runtime.Goexit)
 // on a goroutine of its own (a library that lets the Goexit through would end
 // the test's goroutine), and returns the errors of Authenticate and of the
 // end of the transaction. It fails the test if the goroutine was ended or the
@@ -104,6 +104,13 @@ func TestRegressGoexitInConversation(t *testing.T) {
 	cfg := goexitStack(t)
 	for _, p := range goexitPaths {
 		t.Run(p.name, func(t *testing.T) {
+			// A normal transaction first, so that the pool of idle worker
+			// threads is as the Goexit one should leave it.
+			normal := cfg
+			normal.Conv = pam.Answers([]byte("x"))
+			if authErr, endErr := goexitOnce(t, normal, p.threads, p.run, p.cancel); authErr != nil || endErr != nil {
+				t.Fatalf("a normal transaction: %v, %v", authErr, endErr)
+			}
 			slots, live, threads := pam.CallsInFlight(), pam.LiveTransactions(), pam.ThreadsHeld()
 			goroutines := runtime.NumGoroutine()
 			authErr, endErr := goexitOnce(t, cfg, p.threads, p.run, p.cancel)

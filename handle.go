@@ -16,13 +16,12 @@ import (
 // Under the default ThreadPerHandle policy, all PAM calls of a handle run on
 // one OS thread that is locked for the handle's life, whichever goroutine
 // calls the methods (a Conversation of the program's own runs beside it: see
-// Conversation). One exception keeps
-// threads free under attack: while a failed Authenticate or ChangeAuthTok
-// waits out its fail delay in Go, a handle that has run no credential or
-// session call yet gives its thread back and goes on with another (auth,
-// account and password modules keep no thread state between calls).
-// Config.Threads chooses another policy. A Handle is safe for concurrent use:
-// its calls are serialised. (The handle Run passes to its function is the
+// Conversation). One exception keeps threads free under attack: while a
+// failed Authenticate or ChangeAuthTok waits out its fail delay in Go, a
+// handle that has run no credential or session call yet gives its thread
+// back and goes on with another (auth, account and password modules keep no
+// thread state between calls). Config.Threads chooses another policy. A
+// Handle is safe for concurrent use: its calls are serialised. (The handle Run passes to its function is the
 // exception: it belongs to the function's goroutine.)
 //
 // Close ends the transaction; a handle that is dropped without Close is ended
