@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/gopam/pam"
+	"github.com/gopam/pam/internal/esc"
 	"golang.org/x/term"
 )
 
@@ -127,7 +128,7 @@ func (c *conversation) nextAnswer(ctx context.Context, m pam.Message) ([]byte, e
 		}
 		return r[0].Data, nil
 	}
-	return nil, fmt.Errorf("%w: %q", pam.ErrNoAnswer, m.Text)
+	return nil, fmt.Errorf("%w: %s", pam.ErrNoAnswer, esc.Quote(m.Text))
 }
 
 func (c *conversation) record(ev convEvent) {
