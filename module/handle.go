@@ -234,7 +234,9 @@ func (h *Handle) SetItem(it pam.Item, v string) error {
 
 // SetAuthTok sets PAM_AUTHTOK, the token later modules of the stack read
 // (with use_first_pass); libpam keeps its own copy.
-func (h *Handle) SetAuthTok(tok []byte) error { return h.setSecret(libpam.ItemAuthTok, "PAM_AUTHTOK", tok) }
+func (h *Handle) SetAuthTok(tok []byte) error {
+	return h.setSecret(libpam.ItemAuthTok, "PAM_AUTHTOK", tok)
+}
 
 // SetOldAuthTok sets PAM_OLDAUTHTOK.
 func (h *Handle) SetOldAuthTok(tok []byte) error {
