@@ -27,16 +27,16 @@
 //	go build -buildmode=c-shared -o pam_hello.so .   # in-process mode
 //	go build -o pam_hello-helper .                   # the helper process
 //
-// and the isolated mode's installed module is the C shim of this package's
-// cshim directory, built from source:
+// and the isolated mode's installed module is this package's C file,
+// built from source on its own:
 //
-//	cc -shared -fPIC -O2 -o pam_hello.so "$(go list -f '{{.Dir}}' github.com/gopam/pam/module)/cshim/gopam_shim.c" -lpam
+//	cc -shared -fPIC -O2 -o pam_hello.so "$(go list -f '{{.Dir}}' github.com/gopam/pam/module)/gopam_shim.c" -lpam
 //
 // # Design
 //
 // The C entry points (pam_sm_authenticate and the others) are C functions
-// in cshim/gopam_shim.c, compiled into the c-shared library through
-// entry.c. Register fills a C table of the functions the module implements;
+// in gopam_shim.c, which cgo compiles into the c-shared library with
+// GOPAM_INPROCESS defined. Register fills a C table of the functions the module implements;
 // an entry point whose function is absent answers PAM_IGNORE without
 // entering Go. Every other call is routed in one C function, gopam_entry:
 //

@@ -3,6 +3,7 @@
 package module
 
 /*
+#cgo CFLAGS: -DGOPAM_INPROCESS
 #cgo LDFLAGS: -lpam
 #include <stdint.h>
 #include <stdlib.h>

@@ -6,7 +6,7 @@ import (
 	"io"
 )
 
-// The numbers of cshim/gopam_shim.h, which the C side uses.
+// The numbers of gopam_shim.h, which the C side uses.
 const (
 	protocolVersion = 1
 	helperArg       = "--gopam-module-helper"

@@ -1,3 +1,5 @@
+//go:build cgo
+
 /*
  * gopam_shim.c: the C side of a PAM module written in Go with
  * github.com/gopam/pam/module.
@@ -6,7 +8,8 @@
  * that runs the module's Go code in a helper process and relays every PAM
  * call that code makes. Build it once per Go module:
  *
- *   cc -shared -fPIC -O2 -o pam_NAME.so gopam_shim.c -lpam
+ *   cc -shared -fPIC -O2 -o pam_NAME.so \
+ *      "$(go list -f '{{.Dir}}' github.com/gopam/pam/module)/gopam_shim.c" -lpam
  *
  * and install the helper (go build -o pam_NAME-helper . in the module's
  * package) beside it, or name the helper with the module argument
@@ -14,8 +17,8 @@
  * 120) bounds every wait for the helper; the helper's death ends every wait
  * at once.
  *
- * Included by module/entry.c with GOPAM_INPROCESS defined, it is the entry
- * layer of the in-process mode (the Go c-shared library): the same entry
+ * Compiled by cgo as part of package module, with GOPAM_INPROCESS defined
+ * (see inprocess.go), it is the entry layer of the in-process mode (the Go c-shared library): the same entry
  * points call the Go code directly when that is safe, and fall back to the
  * helper when it is not (the host forked since the library was loaded, or
  * the host is itself a Go program).
@@ -259,7 +262,8 @@ static int gopam_note_is_go(const unsigned char *p, size_t size)
 		const ElfW(Nhdr) *nh = (const void *)(p + off);
 		size_t name = off + sizeof(*nh);
 		size_t desc = name + ((nh->n_namesz + 3) & ~3u);
-		if (nh->n_namesz == 3 && name + 3 <= size && memcmp(p + name, "Go", 3) == 0 && nh->n_type == 4)
+		/* Go writes the name "Go" padded with NULs: namesz 3 or 4. */
+		if ((nh->n_namesz == 3 || nh->n_namesz == 4) && name + 3 <= size && memcmp(p + name, "Go", 3) == 0 && nh->n_type == 4)
 			return 1;
 		off = desc + ((nh->n_descsz + 3) & ~3u);
 	}
