@@ -62,6 +62,9 @@ type Outcome struct {
 	// Env is the PAM environment after the operations; nil for pamtester,
 	// which cannot show it.
 	Env map[string]string
+	// Status is the host's exit status: for pamtester and gopam, 0 when
+	// every operation succeeded and 1 when one failed.
+	Status int
 	// Output is everything the host printed.
 	Output string
 }
@@ -234,8 +237,11 @@ func RunHost(t testing.TB, st *Stack, kind HostKind, tx Transaction) Outcome {
 	if err != nil && !errors.As(err, &exit) {
 		t.Fatalf("pamtest: running %s: %v\n%s", kind, err, o.Output)
 	}
-	if exit != nil && !exit.Exited() {
-		t.Errorf("pamtest: host %s died: %v\n%s", kind, exit, o.Output)
+	if exit != nil {
+		o.Status = exit.ExitCode()
+		if !exit.Exited() {
+			t.Errorf("pamtest: host %s died: %v\n%s", kind, exit, o.Output)
+		}
 	}
 	if err := parseOutcome(&o, tx, stdout.String(), stderr.String()); err != nil {
 		t.Fatalf("pamtest: %s: %v\n%s", kind, err, o.Output)
