@@ -45,6 +45,7 @@
 #include <fcntl.h>
 #include <link.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdint.h>
@@ -588,6 +589,35 @@ static int gopam_timeout_ms(int argc, const char **argv)
 
 static void gopam_conn_cleanup(pam_handle_t *pamh, void *data, int status);
 
+/* The mask of the last helper started in this process, so that a later
+ * call of a function the module lacks answers without starting a helper. */
+static pthread_mutex_t gopam_mask_mu = PTHREAD_MUTEX_INITIALIZER;
+static char gopam_mask_path[4096];
+static unsigned gopam_mask_seen;
+
+static void gopam_remember_mask(const char *path, unsigned mask)
+{
+	pthread_mutex_lock(&gopam_mask_mu);
+	snprintf(gopam_mask_path, sizeof gopam_mask_path, "%s", path);
+	gopam_mask_seen = mask;
+	pthread_mutex_unlock(&gopam_mask_mu);
+}
+
+/* gopam_lacks reports whether the helper at path is known not to
+ * implement op. */
+static int gopam_lacks(int op, int argc, const char **argv)
+{
+	char path[4096];
+	int lacks = 0;
+	if (gopam_helper_path(argc, argv, path, sizeof path) < 0)
+		return 0;
+	pthread_mutex_lock(&gopam_mask_mu);
+	if (gopam_mask_path[0] != 0 && strcmp(path, gopam_mask_path) == 0)
+		lacks = !(gopam_mask_seen & (1u << op));
+	pthread_mutex_unlock(&gopam_mask_mu);
+	return lacks;
+}
+
 extern char **environ;
 
 /* gopam_spawn starts the helper with its end of a socketpair as fd 3 and
@@ -622,7 +652,7 @@ static struct gopam_conn *gopam_spawn(pam_handle_t *pamh, const char *path, int 
 	if (err != 0) {
 		close(sv[0]);
 		char line[600];
-		snprintf(line, sizeof line, "gopam: cannot start the module's helper %s: %s", path, strerror(err));
+		snprintf(line, sizeof line, "gopam: cannot start the module's helper %.400s: %s", path, strerror(err));
 		gopam_log(pamh, LOG_ERR, line);
 		return NULL;
 	}
@@ -640,7 +670,7 @@ static struct gopam_conn *gopam_spawn(pam_handle_t *pamh, const char *path, int 
 	struct gopam_buf in = {0};
 	if (conn_recv(c, &in) < 0) {
 		buf_free(&in);
-		gopam_logf(pamh, LOG_ERR, "gopam: the module's helper %s did not start", path);
+		gopam_logf(pamh, LOG_ERR, "gopam: the module's helper %.400s did not start", path);
 		conn_reap(c);
 		free(c);
 		return NULL;
@@ -650,11 +680,12 @@ static struct gopam_conn *gopam_spawn(pam_handle_t *pamh, const char *path, int 
 	c->mask = (unsigned)rd_int(&r);
 	buf_free(&in);
 	if (r.bad || version != GOPAM_PROTOCOL) {
-		gopam_logf(pamh, LOG_ERR, "gopam: the module's helper %s speaks another protocol", path);
+		gopam_logf(pamh, LOG_ERR, "gopam: the module's helper %.400s speaks another protocol", path);
 		conn_reap(c);
 		free(c);
 		return NULL;
 	}
+	gopam_remember_mask(path, c->mask);
 	return c;
 }
 
@@ -676,7 +707,7 @@ static struct gopam_conn *gopam_conn_for(pam_handle_t *pamh, int argc, const cha
 			return c;
 	}
 	if (access(path, X_OK) != 0) {
-		gopam_logf(pamh, LOG_ERR, "gopam: the module's helper %s is not an executable file", path);
+		gopam_logf(pamh, LOG_ERR, "gopam: the module's helper %.400s is not an executable file", path);
 		return NULL;
 	}
 	struct gopam_conn *c = gopam_spawn(pamh, path, gopam_timeout_ms(argc, argv));
@@ -797,7 +828,7 @@ static int gopam_serve(pam_handle_t *pamh, struct gopam_conn *c, struct gopam_rd
 			if (s != NULL && styles[i] == PAM_BINARY_PROMPT) {
 				const unsigned char *p = (const unsigned char *)s;
 				len = (int32_t)((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]);
-				if (len < 5 || len > GOPAM_MAX_MSG / 2)
+				if (len < 5 || len > (int32_t)(GOPAM_MAX_MSG / 2))
 					len = 0, s = NULL;
 			}
 #endif
@@ -865,6 +896,8 @@ static int gopam_serve(pam_handle_t *pamh, struct gopam_conn *c, struct gopam_rd
 static int gopam_relay(int op, pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
 	int rc;
+	if (gopam_lacks(op, argc, argv))
+		return PAM_IGNORE;
 	struct gopam_conn *c = gopam_conn_for(pamh, argc, argv, &rc);
 	if (c == NULL)
 		return rc;

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -127,13 +128,15 @@ int main(int argc, char **argv)
 
 // forkSummary runs the forking host and returns its output lines and the
 // counts of its summary.
-func forkSummary(t *testing.T, bin, confdir, password string, runs int) ([]string, map[string]int) {
+func forkSummary(t *testing.T, bin, confdir, password string, runs int, env ...string) ([]string, map[string]int) {
 	t.Helper()
 	// Bounded twice over: each run by the host's own timeout (120 s, far
 	// above a run's few milliseconds), the whole by the context.
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, bin, confdir, "gotest", "alice", password, strconv.Itoa(runs), "120").CombinedOutput()
+	cmd := exec.CommandContext(ctx, bin, confdir, "gotest", "alice", password, strconv.Itoa(runs), "120")
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("forking host: %v\n%s", err, out)
 	}
@@ -209,6 +212,32 @@ func TestForkingHost1000(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestUnimplementedAnswersInC: a service function the module does not
+// implement answers PAM_IGNORE from the C table filled at registration,
+// entering neither Go nor a helper. Proof: in a forked child, where the
+// library has no helper and refuses every call that would need Go, the
+// unimplemented setcred and session calls still succeed (the stack's
+// pam_permit decides), while the same stack with a module that implements
+// them is refused.
+func TestUnimplementedAnswersInC(t *testing.T) {
+	m := testModule(t)
+	bin := pamtest.CompileProgram(t, "forkhost", forkHost)
+	st := pamtest.New(t)
+	st.Service("gotest",
+		"auth required "+m.Bare+" permit",
+		"auth required pam_permit.so",
+		"session required "+m.Bare,
+		"session required pam_permit.so")
+	lines, c := forkSummary(t, bin, st.Dir(), "pw", 5, "GOPAM_TESTMOD_AUTH_ONLY=1")
+	if c["runs"] != 5 || c["authfail"] != 0 || c["childfail"] != 0 || c["hangs"] != 0 {
+		t.Errorf("authenticate-only module, forking host: %v\n%s", c, strings.Join(lines, "\n"))
+	}
+	lines, c = forkSummary(t, bin, st.Dir(), "pw", 5)
+	if c["runs"] != 5 || c["authfail"] != 0 || c["childfail"] != 5 || c["hangs"] != 0 {
+		t.Errorf("full module, forking host: %v, want every child refused\n%s", c, strings.Join(lines, "\n"))
+	}
 }
 
 // loopHost runs start/authenticate/end transactions on several services,

@@ -207,3 +207,32 @@ func TestResultCodes(t *testing.T) {
 		}
 	}
 }
+
+// TestBrokenHelper: a helper that is not one, never answers, or dies in
+// the middle of a call makes the call fail with PAM_SYSTEM_ERR; the host
+// neither hangs nor crashes, and its next call works.
+func TestBrokenHelper(t *testing.T) {
+	m := testModule(t)
+	dir := t.TempDir()
+	silent := filepath.Join(dir, "silent-helper")
+	if err := os.WriteFile(silent, []byte("#!/bin/sh\nexec sleep 1000\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, args := range map[string]string{
+		"not a helper": "helper=/bin/true",
+		// The helper never says hello; the wait is cut by gopam_timeout
+		// (1 s) and the helper killed.
+		"silent": "helper=" + silent + " gopam_timeout=1",
+		"dies":   "die=authenticate",
+	} {
+		t.Run(name, func(t *testing.T) {
+			st := pamtest.New(t)
+			st.Service("gotest",
+				"auth required "+m.Isolated+" "+args,
+				"account required pam_permit.so")
+			o := pamtest.RunHost(t, st, pamtest.HostC, pamtest.Transaction{
+				Service: "gotest", User: "alice", Ops: []string{"authenticate", "acct_mgmt"}})
+			wantCodes(t, o, "authenticate", pam.ErrSystem, "acct_mgmt", pam.Success)
+		})
+	}
+}

@@ -7,7 +7,7 @@
 // PAM_USER_UNKNOWN), pass=PW (the password authenticate wants), conv (a
 // batch of three messages in authenticate), binary (a binary prompt,
 // Linux-PAM), panic=OP (panic in that operation), error=OP (return a plain
-// Go error there), expired (acct_mgmt says PAM_ACCT_EXPIRED), permit
+// Go error there), die=OP (exit the process there: isolated mode only), expired (acct_mgmt says PAM_ACCT_EXPIRED), permit
 // (authenticate succeeds at once, doing what pam_permit does).
 package main
 
@@ -26,7 +26,21 @@ import (
 
 type testmod struct{}
 
-func init() { module.Register(testmod{}) }
+// authOnly implements authenticate alone; the environment variable
+// GOPAM_TESTMOD_AUTH_ONLY=1 of the process that loads the in-process
+// library registers it instead of testmod, to test the functions a module
+// does not implement.
+type authOnly struct{}
+
+func (authOnly) Authenticate(*module.Handle) error { return nil }
+
+func init() {
+	if os.Getenv("GOPAM_TESTMOD_AUTH_ONLY") == "1" {
+		module.Register(authOnly{})
+		return
+	}
+	module.Register(testmod{})
+}
 
 func main() { module.Main() }
 
@@ -50,6 +64,9 @@ func begin(h *module.Handle) error {
 	h.Syslog(module.LogDebug, "gopam test module: %s", h.Op())
 	if v, _ := h.Arg("panic"); v == h.Op().String() {
 		panic("test module panics in " + v)
+	}
+	if v, _ := h.Arg("die"); v == h.Op().String() {
+		os.Exit(3) // only ever used with the isolated mode: it ends the helper mid-call
 	}
 	if v, _ := h.Arg("error"); v == h.Op().String() {
 		return errors.New("a plain Go error")
