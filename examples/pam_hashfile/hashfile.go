@@ -26,8 +26,9 @@
 // or PAM_AUTHTOK_ERR in chauthtok), with a line in the system log.
 //
 // Lines starting with '#' and blank lines are kept as they are. Make a hash
-// with, for example, htpasswd -nbBC 10 alice PASSWORD (Debian's
-// apache2-utils) and keep the part after the colon.
+// with "echo PASSWORD | go run . hash" (or the helper: pam_hashfile-helper
+// hash), or with htpasswd -nbBC 10 alice PASSWORD and keep the part after
+// the colon.
 package main
 
 import (
@@ -50,7 +51,25 @@ type hashfile struct{}
 
 func init() { module.Register(hashfile{}) }
 
-func main() { module.Main() }
+// main runs the helper process; "hash" instead reads a password from
+// standard input and prints its bcrypt hash, for writing the file.
+func main() {
+	if len(os.Args) == 2 && os.Args[1] == "hash" {
+		pw, err := bufio.NewReader(os.Stdin).ReadString('\n')
+		if err != nil && pw == "" {
+			fmt.Fprintln(os.Stderr, "pam_hashfile hash: give the password on standard input")
+			os.Exit(2)
+		}
+		h, err := bcrypt.GenerateFromPassword([]byte(strings.TrimSuffix(pw, "\n")), bcrypt.DefaultCost)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "pam_hashfile hash:", err)
+			os.Exit(1)
+		}
+		fmt.Println(string(h))
+		return
+	}
+	module.Main()
+}
 
 // entry is one user's line.
 type entry struct {
