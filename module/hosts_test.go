@@ -160,10 +160,10 @@ func forkSummary(t *testing.T, bin, confdir, password string, runs int, env ...s
 func TestForkingHost1000(t *testing.T) {
 	m := testModule(t)
 	bin := pamtest.CompileProgram(t, "forkhost", forkHost)
-	for _, md := range modes {
-		t.Run(md.name, func(t *testing.T) {
+	for _, md := range m.Modes() {
+		t.Run(md.Name, func(t *testing.T) {
 			// One run with events, to see where each call ran.
-			st, out := gotestStack(t, md.path(m), "pass=pw")
+			st, out := gotestStack(t, md.Path, "pass=pw")
 			_, c := forkSummary(t, bin, st.Dir(), "pw", 1)
 			if c["authfail"]+c["childfail"]+c["hangs"] != 0 {
 				t.Fatalf("one forking run failed: %v", c)
@@ -173,12 +173,12 @@ func TestForkingHost1000(t *testing.T) {
 			// In-process, authenticate ran in the host and the child's
 			// calls in a helper the child started; isolated, all ran in
 			// the one helper the parent started.
-			if shared := pids["authenticate"] == pids["setcred"]; shared != (md.name == "isolated") {
+			if shared := pids["authenticate"] == pids["setcred"]; shared != (md.Name == "isolated") {
 				t.Errorf("authenticate ran in pid %d, the child's setcred in %d: want the same process = %v",
-					pids["authenticate"], pids["setcred"], md.name == "isolated")
+					pids["authenticate"], pids["setcred"], md.Name == "isolated")
 			}
 			wantData := "data a=a b=b2 err=<nil>"
-			if md.name == "in-process" {
+			if md.Name == "in-process" {
 				// The parent's data lives in the parent's Go heap.
 				wantData = "data a=<nil> b=<nil> err=pam module: pam_get_data: no module specific data is present"
 			}
@@ -190,7 +190,7 @@ func TestForkingHost1000(t *testing.T) {
 			if raceEnabled {
 				runs = 20
 			}
-			st, _ = gotestStack(t, md.path(m), "pass=pw")
+			st, _ = gotestStack(t, md.Path, "pass=pw")
 			lines, c := forkSummary(t, bin, st.Dir(), "pw", runs)
 			if c["runs"] != runs || c["authfail"] != 0 || c["childfail"] != 0 || c["hangs"] != 0 {
 				t.Errorf("forking host: %v\n%s", c, strings.Join(lines, "\n"))

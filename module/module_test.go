@@ -19,17 +19,6 @@ func testModule(t *testing.T) pamtest.GoModule {
 	return pamtest.BuildGoModule(t, "internal/testmod", "pam_gotest")
 }
 
-// mode is one way of installing a module.
-type mode struct {
-	name string
-	path func(pamtest.GoModule) string
-}
-
-var modes = []mode{
-	{"in-process", func(m pamtest.GoModule) string { return m.InProcess }},
-	{"isolated", func(m pamtest.GoModule) string { return m.Isolated }},
-}
-
 // gotestStack writes service "gotest" with the module on every line and
 // returns the stack and the path of the module's out= file.
 func gotestStack(t *testing.T, module string, args ...string) (*pamtest.Stack, string) {
@@ -96,14 +85,14 @@ func wantCodes(t *testing.T, o pamtest.Outcome, want ...any) {
 // cleaned up at pam_end (counted), and the session's environment variable.
 func TestEveryCallEveryHost(t *testing.T) {
 	m := testModule(t)
-	for _, md := range modes {
+	for _, md := range m.Modes() {
 		for _, host := range pamtest.Hosts {
-			t.Run(md.name+"/"+string(host), func(t *testing.T) {
+			t.Run(md.Name+"/"+string(host), func(t *testing.T) {
 				args := []string{"user=alice", "pass=pw", "conv"}
 				if host == pamtest.HostC {
 					args = append(args, "binary") // the only host that answers binary prompts
 				}
-				st, out := gotestStack(t, md.path(m), args...)
+				st, out := gotestStack(t, md.Path, args...)
 				o := pamtest.RunHost(t, st, host, pamtest.Transaction{
 					Service: "gotest", User: "alice", Answers: []string{"42", "sec", "pw"},
 					Ops: []string{"authenticate", "setcred", "acct_mgmt", "open_session", "close_session"},
@@ -145,7 +134,7 @@ func TestEveryCallEveryHost(t *testing.T) {
 				// Where the Go code ran: in the host only for an in-process
 				// module in a C host; in the helper otherwise (a Go host
 				// makes the in-process library use its helper).
-				inHost := md.name == "in-process" && host != pamtest.HostGopam
+				inHost := md.Name == "in-process" && host != pamtest.HostGopam
 				for op, pid := range pidsOf(ev) {
 					if (pid == o.PID) != inHost {
 						t.Errorf("%s ran in pid %d, host pid %d: want in the host = %v", op, pid, o.PID, inHost)
@@ -185,11 +174,11 @@ func TestResultCodes(t *testing.T) {
 		{"plain error", []string{"error=acct_mgmt"}, nil,
 			[]string{"acct_mgmt", "open_session"}, []any{"acct_mgmt", pam.ErrSystem}, ""},
 	}
-	for _, md := range modes {
+	for _, md := range m.Modes() {
 		for _, host := range pamtest.Hosts {
 			for _, c := range cases {
-				t.Run(fmt.Sprintf("%s/%s/%s", md.name, host, c.name), func(t *testing.T) {
-					st, out := gotestStack(t, md.path(m), c.args...)
+				t.Run(fmt.Sprintf("%s/%s/%s", md.Name, host, c.name), func(t *testing.T) {
+					st, out := gotestStack(t, md.Path, c.args...)
 					o := pamtest.RunHost(t, st, host, pamtest.Transaction{
 						Service: "gotest", User: "alice", Answers: c.answers, Ops: c.ops,
 					})

@@ -142,3 +142,13 @@ func buildGoModule(dir string) (shared, helper, shim []byte, err error) {
 	shim, err = runCompiler(cc[0], flags, string(csource), []string{"-I" + filepath.Dir(src)})
 	return shared, helper, shim, err
 }
+
+// Mode is one way of installing a GoModule: its name ("in-process" or
+// "isolated") and the path of the object to name in a service file.
+type Mode struct{ Name, Path string }
+
+// Modes returns the in-process and the isolated mode, for tests that run
+// a module both ways.
+func (m GoModule) Modes() []Mode {
+	return []Mode{{"in-process", m.InProcess}, {"isolated", m.Isolated}}
+}

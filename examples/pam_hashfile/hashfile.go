@@ -39,6 +39,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -160,16 +161,29 @@ func open(h *module.Handle, insecure pam.Code) (*passwdFile, error) {
 	return p, nil
 }
 
-// dummyHash keeps the time of a check for an unknown user close to that of
-// a known one.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("pam_hashfile"), bcrypt.DefaultCost)
-
-func (hashfile) Authenticate(h *module.Handle) error {
+// userFile returns the user (asking for it if need be) and the parsed
+// password file; insecure is the code for a file others may write.
+func userFile(h *module.Handle, insecure pam.Code) (string, *passwdFile, error) {
 	user, err := h.User("")
 	if err != nil {
-		return err
+		return "", nil, err
 	}
-	p, err := open(h, pam.ErrAuthInfoUnavail)
+	p, err := open(h, insecure)
+	if err != nil {
+		return "", nil, err
+	}
+	return user, p, nil
+}
+
+// dummyHash keeps the time of a check for an unknown user close to that of
+// a known one. It is made on first use, not when the library loads.
+var dummyHash = sync.OnceValue(func() []byte {
+	h, _ := bcrypt.GenerateFromPassword([]byte("pam_hashfile"), bcrypt.DefaultCost)
+	return h
+})
+
+func (hashfile) Authenticate(h *module.Handle) error {
+	user, p, err := userFile(h, pam.ErrAuthInfoUnavail)
 	if err != nil {
 		return err
 	}
@@ -184,7 +198,7 @@ func (hashfile) Authenticate(h *module.Handle) error {
 	e, known := p.lookup(user)
 	hash := []byte(e.hash)
 	if !known {
-		hash = dummyHash
+		hash = dummyHash()
 	}
 	if bcrypt.CompareHashAndPassword(hash, tok) != nil || !known {
 		if !known {
@@ -211,11 +225,7 @@ func expired(expiry string, now time.Time) (bool, error) {
 }
 
 func (hashfile) AcctMgmt(h *module.Handle) error {
-	user, err := h.User("")
-	if err != nil {
-		return err
-	}
-	p, err := open(h, pam.ErrAuthInfoUnavail)
+	user, p, err := userFile(h, pam.ErrAuthInfoUnavail)
 	if err != nil {
 		return err
 	}
@@ -236,15 +246,11 @@ func (hashfile) AcctMgmt(h *module.Handle) error {
 }
 
 func (hashfile) ChangeAuthTok(h *module.Handle) error {
-	user, err := h.User("")
-	if err != nil {
-		return err
+	user, p, err := userFile(h, pam.ErrAuthTok)
+	if errors.Is(err, pam.ErrAuthInfoUnavail) {
+		return pam.ErrAuthTok
 	}
-	p, err := open(h, pam.ErrAuthTok)
 	if err != nil {
-		if errors.Is(err, pam.ErrAuthInfoUnavail) {
-			return pam.ErrAuthTok
-		}
 		return err
 	}
 	e, ok := p.lookup(user)

@@ -46,16 +46,6 @@ func passwordFile(t *testing.T) string {
 	return p
 }
 
-type mode struct {
-	name string
-	path func(pamtest.GoModule) string
-}
-
-var modes = []mode{
-	{"in-process", func(m pamtest.GoModule) string { return m.InProcess }},
-	{"isolated", func(m pamtest.GoModule) string { return m.Isolated }},
-}
-
 func build(t *testing.T) pamtest.GoModule {
 	t.Helper()
 	return pamtest.BuildGoModule(t, ".", "pam_hashfile")
@@ -90,11 +80,11 @@ func want(t *testing.T, o pamtest.Outcome, op string, code pam.Code) {
 // host) and the kit's C host.
 func TestEveryHostEveryMode(t *testing.T) {
 	m := build(t)
-	for _, md := range modes {
+	for _, md := range m.Modes() {
 		for _, host := range pamtest.Hosts {
-			t.Run(md.name+"/"+string(host), func(t *testing.T) {
+			t.Run(md.Name+"/"+string(host), func(t *testing.T) {
 				file := passwordFile(t)
-				st := hashfileStack(t, md.path(m), file)
+				st := hashfileStack(t, md.Path, file)
 				run := func(user string, answers []string, ops ...string) pamtest.Outcome {
 					return pamtest.RunHost(t, st, host, pamtest.Transaction{Service: "hashfile", User: user, Answers: answers, Ops: ops})
 				}
@@ -142,13 +132,13 @@ func TestEveryHostEveryMode(t *testing.T) {
 // pam_stress read and asks nothing itself.
 func TestUseFirstPass(t *testing.T) {
 	m := build(t)
-	for _, md := range modes {
-		t.Run(md.name, func(t *testing.T) {
+	for _, md := range m.Modes() {
+		t.Run(md.Name, func(t *testing.T) {
 			file := passwordFile(t)
 			st := pamtest.New(t)
 			st.Service("hashfile",
 				"auth required pam_stress.so",
-				"auth required "+md.path(m)+" file="+file+" use_first_pass")
+				"auth required "+md.Path+" file="+file+" use_first_pass")
 			for pw, code := range map[string]pam.Code{"wonderland": pam.Success, "nope": pam.ErrAuth} {
 				o := pamtest.RunHost(t, st, pamtest.HostC, pamtest.Transaction{
 					Service: "hashfile", User: "alice", Answers: []string{pw}, Ops: []string{"authenticate"}})
@@ -250,14 +240,14 @@ func TestSSHD(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := build(t)
-	for _, md := range modes {
-		t.Run(md.name, func(t *testing.T) {
+	for _, md := range m.Modes() {
+		t.Run(md.Name, func(t *testing.T) {
 			dir := t.TempDir()
 			file := filepath.Join(dir, "passwd")
 			if err := os.WriteFile(file, []byte("root:"+hashOf(t, "sesame")+"\n"), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			st := hashfileStack(t, md.path(m), file)
+			st := hashfileStack(t, md.Path, file)
 			// hashfileStack names the service "hashfile"; sshd's is "sshd".
 			conf, _ := os.ReadFile(filepath.Join(st.Dir(), "hashfile"))
 			if err := os.WriteFile(filepath.Join(st.Dir(), "sshd"), conf, 0o644); err != nil {
