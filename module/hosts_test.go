@@ -152,8 +152,11 @@ func forkSummary(t *testing.T, bin, confdir, password string, runs int, env ...s
 	return lines[:len(lines)-1], counts
 }
 
-// TestForkingHost1000 runs the forking host 1,000 times in a row in each
-// mode: every child's setcred, open_session and close_session succeed, no
+// TestForkingHost1000 runs the forking host many times in a row in each
+// mode: 1,000 in the test command's own step (GOPAM_MODULE_FORK_RUNS=1000),
+// 100 by default and 20 under the race detector, so that the package's
+// whole run stays far inside go test's 10-minute timeout on a loaded
+// machine. Every run: every child's setcred, open_session and close_session succeed, no
 // run hangs. In-process, the child's calls run in the helper (the Go
 // runtime's threads did not survive the fork); isolated, the child uses the
 // helper its parent started, so the data authenticate set is still there.
@@ -186,9 +189,9 @@ func TestForkingHost1000(t *testing.T) {
 				t.Errorf("no event %q in\n%s", wantData, strings.Join(ev, "\n"))
 			}
 
-			runs := 1000
+			runs := envInt(t, "GOPAM_MODULE_FORK_RUNS", 100)
 			if raceEnabled {
-				runs = 20
+				runs = min(runs, 20)
 			}
 			st, _ = gotestStack(t, md.Path, "pass=pw")
 			lines, c := forkSummary(t, bin, st.Dir(), "pw", runs)
@@ -336,9 +339,24 @@ func median(v []float64) float64 {
 	return s[len(s)/2]
 }
 
+// envInt reads a positive count from the environment.
+func envInt(t *testing.T, name string, def int) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		t.Fatalf("%s=%q: want a positive count", name, v)
+	}
+	return n
+}
+
 // TestTransactionCost runs 10,000 start/authenticate/end transactions with
 // the Go module in-process in a C host, interleaved round by round with
-// the same number on pam_permit, and 200 with the isolated mode. It
+// the same number on pam_permit, and 200 with the isolated mode (with
+// GOPAM_MODULE_FIGURES=1, as the test command's figures step runs it;
+// else 1,000 and 40). It
 // asserts that every transaction succeeded and the host did not crash (the
 // library stays mapped across pam_end), and reports the cost as ratios to
 // pam_permit measured in the same run (go test -v -run TestTransactionCost
@@ -355,21 +373,27 @@ func TestTransactionCost(t *testing.T) {
 	st.Service("goin", "auth required "+m.InProcess+" permit")
 	st.Service("goiso", "auth required "+m.Isolated+" permit")
 
-	report := func(what string, ns map[string][]float64, svc string) {
+	report := func(what string, per int, ns map[string][]float64, svc string) {
 		var ratios []float64
 		for i := range ns["permit"] {
 			ratios = append(ratios, ns[svc][i]/ns["permit"][i])
 		}
-		t.Logf("%s: %.1f µs per transaction, pam_permit %.1f µs: ratio %.3f (median of %d interleaved rounds)",
-			what, median(ns[svc])/1000, median(ns["permit"])/1000, median(ratios), len(ratios))
+		t.Logf("%s, %d transactions: %.1f µs per transaction, pam_permit %.1f µs: ratio %.3f (median of %d interleaved rounds)",
+			what, len(ns[svc])*per, median(ns[svc])/1000, median(ns["permit"])/1000, median(ratios), len(ratios))
 	}
-	report("in-process, 10,000 transactions", loopRounds(t, bin, "", st.Dir(), 10, 1000, "permit", "goin"), "goin")
+	// 10,000 in-process transactions in the test command's figures step
+	// (GOPAM_MODULE_FIGURES=1), 1,000 otherwise.
+	rounds, isoRounds := 10, 5
+	if os.Getenv("GOPAM_MODULE_FIGURES") != "1" {
+		rounds, isoRounds = 1, 1
+	}
+	report("in-process", 1000, loopRounds(t, bin, "", st.Dir(), rounds, 1000, "permit", "goin"), "goin")
 	// The Go library pins itself, so libpam loads it only once; pam_permit
 	// kept loaded by the host is the baseline without that advantage.
 	permit, err := pamtest.ModulePath("pam_permit.so")
 	if err != nil {
 		t.Fatal(err)
 	}
-	report("in-process against pam_permit kept loaded", loopRounds(t, bin, permit, st.Dir(), 10, 1000, "permit", "goin"), "goin")
-	report("isolated, 200 transactions", loopRounds(t, bin, "", st.Dir(), 5, 40, "permit", "goiso"), "goiso")
+	report("in-process against pam_permit kept loaded", 1000, loopRounds(t, bin, permit, st.Dir(), rounds, 1000, "permit", "goin"), "goin")
+	report("isolated", 40, loopRounds(t, bin, "", st.Dir(), isoRounds, 40, "permit", "goiso"), "goiso")
 }
