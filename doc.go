@@ -47,12 +47,14 @@
 //	if errors.As(err, &pe) { log.Print(pe.Errno(), pe.Strerror()) }
 //
 // An error returned by the conversation, a panic in a callback (as a
-// PanicError) and the end of the context are wrapped by the operation's error.
+// PanicError), a runtime.Goexit in a conversation (ErrGoexit) and the end of
+// the context are wrapped by the operation's error.
 //
 // # Threads, contexts and fail delays
 //
-// All calls of one Handle, and the callbacks they make, run on one OS thread
-// locked for the handle's life (by default; see ThreadPolicy); the Handle's
+// All calls of one Handle run on one OS thread locked for the handle's life
+// (by default; see ThreadPolicy), and a Conversation of the program's own
+// runs beside it, on a goroutine of its own (see Conversation); the Handle's
 // methods may be called from any goroutine and are serialised. Under Run
 // that thread is the one of Run's function, whose goroutine owns the handle.
 // Each operation takes a context: it reaches the
@@ -66,9 +68,13 @@
 //
 // # Secrets in the environment
 //
-// Some modules leave passwords in the PAM environment. After Authenticate, the
-// credential operations and ChangeAuthTok, gopam removes the variables matching Config.SensitiveEnv
-// unless the handle is elevated (SetElevated, root only).
+// Some modules leave passwords in the PAM environment. After every operation,
+// session ones included, gopam removes the variables whose names match
+// Config.SensitiveEnv unless the handle is elevated (SetElevated, root only).
+// The default patterns match the whole name in any case, across '/':
+// "KRB5/PASSWORD", "Password" and "LDAP_PASSWD" are all removed. Names are
+// decided in libpam's memory, so the values removed are never copied into Go
+// memory.
 //
 // Package pamtest builds private PAM stacks for tests, the way gopam's own
 // tests run the real libpam and real modules.
