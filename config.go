@@ -2,6 +2,9 @@ package pam
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"os/user"
 	"time"
 )
 
@@ -11,22 +14,44 @@ const DefaultService = "login"
 
 // Config describes a PAM transaction. Its zero value means "the user running
 // this program, interactively": DefaultService, the current user, and a
-// TerminalConversation on standard input and output.
+// TerminalConversation on the terminal (see Config.User for when the current
+// user is taken).
 type Config struct {
 	// Service is the PAM service name, which selects the stack
 	// (/etc/pam.d/<service>, or ConfDir/<service>). Empty means
 	// DefaultService.
 	Service string
 
-	// User is the user to authenticate. Empty means the user running this
-	// program, unless AskUser is set.
+	// User is the user to authenticate.
+	//
+	// An empty User means the user running this program only in the
+	// interactive default, when Conv is nil too (login(1) at a terminal).
+	// A program that supplies its own conversation must say whose
+	// transaction it is: an empty User with a non-nil Conv is refused with
+	// an *InputError (matching ErrUserRequired) unless AskUser or
+	// CurrentUser is set. A server thus never checks the password of the
+	// account it runs as because a request carried no name:
+	//
+	//	user, pw, _ := r.BasicAuth() // user is "" for "curl -u :password"
+	//	err := pam.CheckPassword(r.Context(), pam.Config{Service: "myapp"}, user, []byte(pw))
+	//	// err matches ErrUserRequired when user is "": answer 401
+	//
+	// At most one of User, AskUser and CurrentUser may be set.
 	User string
 
 	// AskUser starts the transaction without a user, so that the first module
-	// that needs one asks for it through the conversation.
+	// that needs one asks for it through the conversation (a login form, a
+	// greeter). The user PAM settled on is h.Item(ItemUser) afterwards.
 	AskUser bool
 
-	// Conv answers the modules' messages. Nil means TerminalConversation{}.
+	// CurrentUser starts the transaction for the user running this program
+	// (os/user.Current), as the zero Config does, with a conversation of the
+	// program's own: a screen locker, a sudo-like tool re-checking its
+	// caller.
+	CurrentUser bool
+
+	// Conv answers the modules' messages. Nil means TerminalConversation{},
+	// the interactive default (see User).
 	Conv Conversation
 
 	// Delay, when set, receives the fail delay libpam computed at the end of
@@ -93,4 +118,37 @@ type DelayFunc func(ctx context.Context, status error, delay time.Duration)
 // they hold one.
 var DefaultSensitiveEnv = []string{
 	"*AUTHTOK*", "*PASSWORD*", "*PASSWD*", "NTLMPWD", "mount_authenticator",
+}
+
+// ErrUserRequired is the reason of the *InputError Start, Run, StartDialog
+// and CheckPassword return for a Config that gives its own conversation but
+// no User, AskUser or CurrentUser (see Config.User).
+var ErrUserRequired = errors.New("no user given")
+
+// startUser returns the user a transaction starts with under cfg ("" for
+// none), applying the rule of Config.User. ownConv says that the caller
+// supplies the conversation even though cfg.Conv is nil (StartDialog).
+func startUser(op string, cfg Config, ownConv bool) (string, error) {
+	n := 0
+	for _, set := range []bool{cfg.User != "", cfg.AskUser, cfg.CurrentUser} {
+		if set {
+			n++
+		}
+	}
+	switch {
+	case n > 1:
+		return "", &InputError{Op: op, Field: "user", Err: errors.New("set at most one of Config.User, Config.AskUser and Config.CurrentUser")}
+	case cfg.User != "":
+		return cfg.User, nil
+	case cfg.AskUser:
+		return "", nil
+	case !cfg.CurrentUser && (cfg.Conv != nil || ownConv):
+		return "", &InputError{Op: op, Field: "user", Err: fmt.Errorf("%w: Config.User is empty and the program gives its own conversation; "+
+			"set Config.User, or Config.AskUser to let a module ask for the user, or Config.CurrentUser for the user running this program", ErrUserRequired)}
+	}
+	u, err := user.Current()
+	if err != nil {
+		return "", fmt.Errorf("pam: %s: finding the current user: %w", op, err)
+	}
+	return u.Username, nil
 }

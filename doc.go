@@ -34,8 +34,11 @@
 // through a Conversation, which receives all the messages of one call at once
 // and returns one Response per message. Answers travel as []byte and gopam
 // wipes its copies once libpam has them. MessageFunc handles one message at a
-// time; Answers replays answers known beforehand; TerminalConversation talks
-// to the user at a terminal and is the default.
+// time; UserPassword answers a password login by prompt style (CheckPassword
+// runs such a login in one call); Answers replays answers known beforehand,
+// in order; Lines reads them from a stream, one line each;
+// TerminalConversation talks to the user at a terminal and is the default.
+// A program that gives its own conversation names the user (Config.User).
 //
 // # Errors
 //
@@ -48,7 +51,9 @@
 //
 // An error returned by the conversation, a panic in a callback (as a
 // PanicError), a runtime.Goexit in a conversation (ErrGoexit) and the end of
-// the context are wrapped by the operation's error.
+// the context are wrapped by the operation's error. Classify maps any error
+// of the package to an Outcome (credentials, account, temporary, canceled,
+// ...), with a documented precedence.
 //
 // # Threads, contexts and fail delays
 //

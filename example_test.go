@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/gopam/pam"
-	"github.com/gopam/pam/pamtest"
 )
 
 // exampleStack writes a private service file, with absolute module paths, and
@@ -22,7 +21,7 @@ func exampleStack(service string, lines ...string) string {
 	if err != nil {
 		log.Fatal(err)
 	}
-	mods, err := pamtest.ModuleDir()
+	mods, err := pam.ModuleDir()
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -52,6 +51,41 @@ func ExampleRun() {
 	})
 	fmt.Println("login:", err)
 	// Output: login: <nil>
+}
+
+// A server that holds a user name and a password checks them in one call:
+// CheckPassword runs Authenticate and AcctMgmt, answering by prompt style,
+// and Classify says what the error means for the response.
+func ExampleCheckPassword() {
+	confdir := exampleStack("web",
+		"auth required pam_permit.so",
+		"account requisite pam_debug.so acct=acct_expired",
+		"account required pam_permit.so")
+	defer os.RemoveAll(confdir)
+
+	cfg := pam.Config{Service: "web", ConfDir: confdir, RHost: "192.0.2.7"}
+	for _, user := range []string{"alice", ""} {
+		err := pam.CheckPassword(context.Background(), cfg, user, []byte("the password"))
+		fmt.Printf("%q: %v\n", user, pam.Classify(err))
+	}
+	// Output:
+	// "alice": account
+	// "": input
+}
+
+// Lines answers prompts from a stream, one line each, as a script feeds
+// them; echo-off answers are never written back.
+func ExampleLines() {
+	conv := pam.Lines(strings.NewReader("alice\nthe password\n"), os.Stdout)
+	_, err := conv.Converse(context.Background(), []pam.Message{
+		{Style: pam.PromptEchoOn, Text: "login: "},
+		{Style: pam.PromptEchoOff, Text: "Password:"},
+	})
+	fmt.Println(err)
+	// Output:
+	// login: alice
+	// Password:
+	// <nil>
 }
 
 // A login checks the password (Authenticate) and then that the account may

@@ -36,7 +36,7 @@ func (s *state) Delay(status int, usec uint32) {
 // applyDelay carries out the fail delay recorded during the last operation,
 // on the caller's goroutine now that the PAM call has returned: it hands it to
 // Config.Delay, or waits for it on failure until ctx ends. It returns the
-// context's cause if the wait was cut short.
+// context's cause, as a *delayCutShort, if the wait was cut short.
 func (s *state) applyDelay(ctx context.Context, rc int, opErr *Error) error {
 	if !s.delayed {
 		return nil
@@ -81,7 +81,7 @@ func (s *state) applyDelay(ctx context.Context, rc int, opErr *Error) error {
 	case <-t.C:
 		return nil
 	case <-ctx.Done():
-		return context.Cause(ctx)
+		return &delayCutShort{cause: context.Cause(ctx)}
 	}
 }
 

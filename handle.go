@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os/user"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -133,15 +132,8 @@ func newState(ctx context.Context, cfg Config) (*state, error) {
 		s.conv = TerminalConversation{}
 	}
 	var userC []byte
-	if !cfg.AskUser {
-		s.user = cfg.User
-		if s.user == "" {
-			u, err := user.Current()
-			if err != nil {
-				return nil, fmt.Errorf("pam: start: finding the current user: %w", err)
-			}
-			s.user = u.Username
-		}
+	if s.user, err = startUser("start", cfg, false); err != nil {
+		return nil, err
 	}
 	serviceC, err := libpam.CString(s.service)
 	if err != nil {
@@ -178,7 +170,7 @@ func newState(ctx context.Context, cfg Config) (*state, error) {
 	}
 
 	s.id = libpam.Register(s)
-	s.args = &startArgs{service: serviceC, user: userC, confdir: confC, items: itemC}
+	s.args = &startArgs{service: serviceC, user: userC, confdir: confC, items: itemC, confDir: cfg.ConfDir}
 	// ctx bounds the wait for a call slot, but pam_start itself, which reads
 	// files and loads modules, is never abandoned.
 	switch s.policy {
@@ -225,6 +217,7 @@ var startItems = [...]startItem{{libpam.ItemTTY, "tty"}, {libpam.ItemRHost, "rho
 type startArgs struct {
 	service, user, confdir []byte
 	items                  [len(startItems)][]byte
+	confDir                string // Config.ConfDir, to name the files of a stack that cannot be read
 }
 
 // beginCall starts the transaction on its thread; a failure leaves the
@@ -233,7 +226,11 @@ func (s *state) beginCall() {
 	a := s.args
 	rc, op := s.begin(a.service, a.user, a.confdir, &a.items)
 	if rc != 0 {
-		s.opErr = s.newError(op, rc, nil)
+		var cause error
+		if op == "start" {
+			cause = unreadableStack(a.confDir, s.service)
+		}
+		s.opErr = s.newError(op, rc, cause)
 		if s.pamh != 0 {
 			s.lib.End(s.pamh, rc)
 		}

@@ -63,6 +63,9 @@ func TestJSONFailedOperation(t *testing.T) {
 	if op.Op != "authenticate" || op.OK || op.Code != "PAM_AUTH_ERR" || op.Errno != errno || op.Errno == 0 {
 		t.Errorf("operation: %+v, want authenticate failing with PAM_AUTH_ERR (%d)", op, errno)
 	}
+	if op.Outcome != "credentials" || r.Start.Outcome != "ok" {
+		t.Errorf("outcomes: start %q, operation %q; want ok and credentials", r.Start.Outcome, op.Outcome)
+	}
 	if op.Strerror != "Authentication failure" || op.Message != op.Strerror {
 		t.Errorf("strerror %q, message %q: want libpam's \"Authentication failure\"", op.Strerror, op.Message)
 	}
