@@ -73,8 +73,21 @@ type Config struct {
 	Threads ThreadPolicy
 
 	// ConfDir, when set, replaces /etc/pam.d: the stack is read from
-	// ConfDir/<service> (or ConfDir/other). Needs the confdir extension
-	// (Linux-PAM 1.4 and later).
+	// ConfDir/<service> (or ConfDir/other; with neither, Start fails with
+	// ErrAbort). Needs the confdir extension: Linux-PAM 1.4 and later
+	// (pam_start_confdir), or OpenPAM, where gopam reads the file through
+	// the path form of the service name. On OpenPAM the path must use only
+	// the characters A-Z a-z 0-9 . _ - and /, the service must not contain
+	// '/', and a facility the file leaves out fails with ErrSystem instead
+	// of falling back to the system's "other" policy. The features that
+	// forbid a path as service name and verify the ownership of policy and
+	// module files are process-wide in OpenPAM: gopam switches them off only
+	// around its own pam_start with a ConfDir, serialised with every other
+	// pam_start it makes, and restores them; a pam_start made meanwhile by
+	// other code in the process would run without them. The caller vouches
+	// for ConfDir and the modules its files name, as with Linux-PAM's
+	// pam_start_confdir, which verifies nothing either. PAM_SERVICE holds
+	// the service name, as on Linux-PAM.
 	ConfDir string
 
 	// TTY, RHost and RUser set the PAM_TTY, PAM_RHOST and PAM_RUSER items

@@ -15,6 +15,7 @@ import (
 // one batch after an info-only batch, from another goroutine, the way a web
 // server answers from the next request.
 func TestDialogChauthtok(t *testing.T) {
+	pamtest.LinuxPAMOnly(t, "module pam_stress")
 	st := pamtest.New(t)
 	svc := st.Service("stress", "password required pam_stress.so")
 	d, err := pam.StartDialog(context.Background(), pam.Config{Service: svc, User: "alice", ConfDir: st.Dir()}, 10*time.Second,
@@ -58,6 +59,7 @@ func TestDialogChauthtok(t *testing.T) {
 // TestDialogPromptsOneByOne walks pam_stress's authentication: a user name
 // prompt, then a password prompt, each its own step.
 func TestDialogPromptsOneByOne(t *testing.T) {
+	pamtest.LinuxPAMOnly(t, "module pam_stress (the user name prompt)")
 	st := pamtest.New(t)
 	svc := st.Service("stress", "auth required pam_stress.so", "account required pam_permit.so")
 	d, err := pam.StartDialog(context.Background(), pam.Config{Service: svc, AskUser: true, ConfDir: st.Dir()}, 10*time.Second,
@@ -92,7 +94,7 @@ func TestDialogPromptsOneByOne(t *testing.T) {
 
 func TestDialogIdleTimeout(t *testing.T) {
 	st := pamtest.New(t)
-	svc := st.Service("stress", "auth required pam_stress.so")
+	svc := st.Service("prompt", promptLine(t))
 	before := runtime.NumGoroutine()
 	d, err := pam.StartDialog(context.Background(), pam.Config{Service: svc, User: "alice", ConfDir: st.Dir()}, 100*time.Millisecond,
 		func(ctx context.Context, h *pam.Handle) error { return h.Authenticate(ctx, 0) })
@@ -120,7 +122,7 @@ func TestDialogIdleTimeout(t *testing.T) {
 
 func TestDialogCancel(t *testing.T) {
 	st := pamtest.New(t)
-	svc := st.Service("stress", "auth required pam_stress.so")
+	svc := st.Service("prompt", promptLine(t))
 	d, err := pam.StartDialog(context.Background(), pam.Config{Service: svc, User: "alice", ConfDir: st.Dir()}, time.Minute,
 		func(ctx context.Context, h *pam.Handle) error { return h.Authenticate(ctx, 0) })
 	if err != nil {
@@ -143,7 +145,7 @@ func TestDialogCancel(t *testing.T) {
 // and the operation's error wraps the reason.
 func TestDialogFail(t *testing.T) {
 	st := pamtest.New(t)
-	svc := st.Service("stress", "auth required pam_stress.so")
+	svc := st.Service("prompt", promptLine(t))
 	d, err := pam.StartDialog(context.Background(), pam.Config{Service: svc, User: "alice", ConfDir: st.Dir()}, time.Minute,
 		func(ctx context.Context, h *pam.Handle) error { return h.Authenticate(ctx, 0) })
 	if err != nil {
@@ -166,7 +168,7 @@ func TestDialogFail(t *testing.T) {
 // gives up when its context ends.
 func TestDialogStartHonoursContext(t *testing.T) {
 	st := pamtest.New(t)
-	svc := st.Service("stress", "auth required pam_stress.so")
+	svc := st.Service("prompt", promptLine(t))
 	defer pam.SetMaxInFlight(pam.MaxInFlight())
 	pam.SetMaxInFlight(1)
 	d, err := pam.StartDialog(context.Background(), pam.Config{Service: svc, User: "alice", ConfDir: st.Dir()}, time.Minute,

@@ -147,9 +147,12 @@ func newState(ctx context.Context, cfg Config) (*state, error) {
 	var confC []byte
 	if cfg.ConfDir != "" {
 		if !l.Has(libpam.FeatureConfDir) {
-			return nil, notSupported("Config.ConfDir needs pam_start_confdir (Linux-PAM 1.4 or later)")
+			return nil, notSupported("Config.ConfDir needs pam_start_confdir (Linux-PAM 1.4 or later) or OpenPAM")
 		}
 		if confC, err = libpam.CString(cfg.ConfDir); err != nil {
+			return nil, &InputError{Op: "start", Field: "confdir", Err: err}
+		}
+		if err = l.CheckConfDir(cfg.ConfDir, s.service); err != nil {
 			return nil, &InputError{Op: "start", Field: "confdir", Err: err}
 		}
 	}

@@ -217,6 +217,7 @@ func TestRunCancelDuringConversation(t *testing.T) {
 // TestRunCancelDuringModuleInC: Run returns promptly, the transaction ends
 // when the script does, and nothing is left behind.
 func TestRunCancelDuringModuleInC(t *testing.T) {
+	pamtest.LinuxPAMOnly(t, "module pam_exec")
 	st := pamtest.New(t)
 	script := st.Script("sleep.sh", "exec /bin/sleep 0.3\n")
 	svc := st.Service("slow", "auth required pam_exec.so quiet "+script, "account required pam_permit.so")
@@ -288,6 +289,7 @@ func TestRunPanic(t *testing.T) {
 // TestRunFailDelayGivesThreadBack: during a failed login's fail delay, fn's
 // goroutine holds no call slot, and it can go on afterwards.
 func TestRunFailDelayGivesThreadBack(t *testing.T) {
+	pamtest.LinuxPAMOnly(t, "module pam_faildelay and the fail delay")
 	st := pamtest.New(t)
 	svc := st.Service("deny", "auth required pam_faildelay.so delay=600000", "auth required pam_deny.so",
 		"account required pam_permit.so")

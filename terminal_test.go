@@ -91,6 +91,7 @@ func terminalChild(confdir string) {
 }
 
 func terminalStack(t *testing.T) string {
+	pamtest.LinuxPAMOnly(t, "modules pam_echo and pam_exec")
 	st := pamtest.New(t)
 	mod := testmodule.Build(t)
 	fail := st.Script("fail.sh", "exit 3\n")

@@ -147,7 +147,7 @@ func TestManyGoroutines(t *testing.T) {
 // conversation or run, from other goroutines.
 func TestCloseRacesOperation(t *testing.T) {
 	st := pamtest.New(t)
-	svc := st.Service("stress", "auth required pam_stress.so", "account required pam_permit.so")
+	svc := st.Service("prompt", promptLine(t), "account required pam_permit.so")
 	live := pam.LiveTransactions()
 
 	// Close while the conversation waits: the operation is cancelled.

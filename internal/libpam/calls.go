@@ -45,7 +45,9 @@ func (l *Lib) Start(service, user, confdir []byte, appdata uintptr, m *StartMem)
 	m.conv = [2]uintptr{l.convTrampoline, appdata}
 	m.h = 0
 	var rc uintptr
-	if confdir != nil {
+	if l.Impl == ImplOpenPAM && l.startConfdir == 0 { // openpam.go: confdir there
+		rc = l.startOpenPAM(service, user, confdir, m)
+	} else if confdir != nil {
 		rc, _, _ = purego.SyscallN(l.startConfdir, uintptr(unsafe.Pointer(&service[0])),
 			bytesPtr(user), uintptr(unsafe.Pointer(&m.conv)), uintptr(unsafe.Pointer(&confdir[0])),
 			uintptr(unsafe.Pointer(&m.h)))
@@ -204,8 +206,12 @@ func (l *Lib) Getenv(h Handle, name []byte) (string, bool) {
 }
 
 // Putenv calls pam_putenv with a NUL-terminated "NAME=value" (or, on
-// Linux-PAM, "NAME" to unset). libpam copies it.
+// Linux-PAM, "NAME" to unset). libpam copies it. On OpenPAM the value it
+// replaces is wiped first (openpam.go).
 func (l *Lib) Putenv(h Handle, nameValue []byte) int {
+	if l.Impl == ImplOpenPAM {
+		l.wipeReplaced(h, nameValue)
+	}
 	r, _, _ := purego.SyscallN(l.putenv, uintptr(h), uintptr(unsafe.Pointer(&nameValue[0])))
 	runtime.KeepAlive(nameValue)
 	return int(int32(r))

@@ -38,6 +38,7 @@ type Lib struct {
 	setItem, getItem, strerror            uintptr
 	getenv, putenv, getenvlist            uintptr
 	failDelay, unsetenv, setenv, openpamV uintptr
+	getFeature, setFeature                uintptr // OpenPAM
 
 	malloc, calloc, free uintptr
 	dladdr               uintptr
@@ -130,6 +131,8 @@ func load() (*Lib, error) {
 	l.unsetenv = sym(ph, "pam_unsetenv")
 	l.setenv = sym(ph, "pam_setenv")
 	l.openpamV = sym(ph, "openpam_get_option")
+	l.getFeature = sym(ph, "openpam_get_feature")
+	l.setFeature = sym(ph, "openpam_set_feature")
 	switch {
 	case l.openpamV != 0:
 		l.Impl = ImplOpenPAM
@@ -171,7 +174,8 @@ func (l *Lib) Has(f Feature) bool {
 	case FeatureSetenv:
 		return l.setenv != 0
 	case FeatureConfDir:
-		return l.startConfdir != 0
+		// OpenPAM: the path form of the service name (openpam.go).
+		return l.startConfdir != 0 || l.openpamConfDir()
 	case FeatureBinaryPrompt, FeatureXAuthData, FeatureConvAgain:
 		return linux
 	}
