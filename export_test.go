@@ -20,3 +20,18 @@ func ThreadsHeld() int { return int(held.Load()) }
 // SetDefaultThreads sets the policy of Configs that name none, so that the
 // suite can run under each policy (GOPAM_TEST_THREADS=per-call).
 func SetDefaultThreads(p ThreadPolicy) { defaultThreads = p }
+
+// CachedModules lists the module objects the cache holds, oldest first.
+func CachedModules() []string { return libpam.CachedModules() }
+
+// SetModuleCacheLimit changes the cache's bound (n < 1: the default).
+func SetModuleCacheLimit(n int) { libpam.SetModuleCacheLimit(n) }
+
+// LoaderCounts returns the loader's counts of objects added and removed.
+func LoaderCounts() (adds, subs uint64, ok bool) {
+	l, err := libpam.Load()
+	if err != nil {
+		return 0, 0, false
+	}
+	return l.LoaderCounts()
+}
