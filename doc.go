@@ -60,8 +60,9 @@
 // returns at once and the handle is ended when C returns. After a failed
 // Authenticate the fail delay (pam_fail_delay) is waited for in Go, not in a
 // C thread, unless Config.BlockingFailDelay is set; Config.Delay hands it to
-// the application instead. SetMaxInFlight bounds the OS threads doing PAM
-// work. Config.Threads can trade the thread-per-handle guarantee for speed
+// the application instead. Call slots (Slots, SetMaxInFlight) bound the OS
+// threads doing PAM work; a caller that gets none fails with ErrNoSlot, at
+// once if Config.SlotWait says so, which a server answers with "busy". Config.Threads can trade the thread-per-handle guarantee for speed
 // (ThreadPerCall).
 //
 // # Secrets in the environment

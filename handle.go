@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gopam/pam/internal/libpam"
 )
@@ -54,7 +55,8 @@ type state struct {
 	policy     ThreadPolicy
 	w          *worker // the dedicated worker, while the handle has one
 	owner      int64   // threadRun: the thread of Run's function, 0 if unknown
-	noSlot     bool    // threadRun: the slot was given back and not yet retaken
+	slotWait   time.Duration
+	hold       slotHold // the call slot the transaction holds, if any
 	pamh       libpam.Handle
 	closed     error // nil while open; ErrClosed or a wrapped cause after
 	last       int   // native status of the last operation, for pam_end
@@ -91,7 +93,8 @@ func Start(cfg Config) (*Handle, error) {
 }
 
 // StartContext is Start with a context that bounds the wait for a free
-// PAM call slot (see SetMaxInFlight).
+// PAM call slot (see Slots and Config.SlotWait; without one the error matches
+// ErrNoSlot).
 func StartContext(ctx context.Context, cfg Config) (*Handle, error) {
 	if cfg.Threads == threadRun {
 		return nil, &InputError{Op: "start", Field: "threads", Err: fmt.Errorf("unknown policy %d", cfg.Threads)}
@@ -115,7 +118,12 @@ func newState(ctx context.Context, cfg Config) (*state, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &state{lib: l, conv: cfg.Conv, delayFn: cfg.Delay, blockDelay: cfg.BlockingFailDelay, policy: cfg.Threads}
+	s := &state{lib: l, conv: cfg.Conv, delayFn: cfg.Delay, blockDelay: cfg.BlockingFailDelay, policy: cfg.Threads,
+		slotWait: cfg.SlotWait}
+	s.hold.p = cfg.Slots
+	if s.hold.p == nil {
+		s.hold.p = &defaultSlots
+	}
 	if s.policy == ThreadDefault {
 		s.policy = defaultThreads
 	}
@@ -180,8 +188,11 @@ func newState(ctx context.Context, cfg Config) (*state, error) {
 	case ThreadPerCall:
 		err = s.exec(ctx, true, s.beginCall)
 	case threadRun:
-		// runOwned holds the slot. The thread is locked only now, so that
-		// nothing above can keep it waiting while locked.
+		// The slot is held until Run ends. The thread is locked only
+		// after the wait, so that nothing can keep it waiting while locked.
+		if err = s.takeSlot(ctx); err != nil {
+			break
+		}
 		yieldIfDue()
 		runtime.LockOSThread()
 		s.owner, _ = threadID()
@@ -197,6 +208,7 @@ func newState(ctx context.Context, cfg Config) (*state, error) {
 	s.args = nil
 	if err != nil {
 		libpam.Unregister(s.id)
+		s.hold.release()
 		return nil, fmt.Errorf("pam: start: %w", err)
 	}
 	if e := s.opErr; e != nil {
@@ -265,6 +277,7 @@ func (s *state) begin(service, user, confdir []byte, values *[len(startItems)][]
 func (s *state) release() {
 	libpam.Unregister(s.id)
 	s.detach()
+	s.hold.release()
 }
 
 // lock takes s.mu for a method of the handle and returns the error that

@@ -44,7 +44,9 @@ import (
 // and ends with it (on the context.Background path, that is the caller's
 // goroutine).
 //
-// The wait for a call slot (SetMaxInFlight) is bounded by ctx. A panic in fn
+// The wait for a call slot (Config.Slots, SetMaxInFlight) is bounded by ctx
+// and Config.SlotWait; without a slot Run returns an error matching
+// ErrNoSlot and does nothing else. A panic in fn
 // is returned as a *PanicError, with its stack, once the transaction has
 // ended.
 func Run(ctx context.Context, cfg Config, fn func(ctx context.Context, h *Handle) error) error {
@@ -117,6 +119,7 @@ func (r *runShared) abandon() {
 	if s != nil {
 		s.abandoned.Store(true)
 		s.closing.Store(true)
+		s.hold.abandon()
 		s.cancelMu.Lock()
 		if s.cancelOp != nil {
 			s.cancelOp(ErrClosed)
@@ -129,12 +132,8 @@ func (r *runShared) abandon() {
 // the transaction. sh is nil when nobody can abandon it.
 func runOwned(ctx context.Context, cfg Config, fn func(context.Context, *Handle) error, sh *runShared) (err error) {
 	cfg.Threads = threadRun
-	if err := acquireSlot(ctx); err != nil {
-		return fmt.Errorf("pam: start: %w", err)
-	}
-	s, err := newState(ctx, cfg) // locks this thread
+	s, err := newState(ctx, cfg) // takes a slot and locks this thread
 	if err != nil {
-		releaseSlot()
 		return err
 	}
 	h := &Handle{s: s}
@@ -146,9 +145,7 @@ func runOwned(ctx context.Context, cfg Config, fn func(context.Context, *Handle)
 			// ends with it, rather than serve other goroutines.
 			runtime.UnlockOSThread()
 		}
-		if !s.noSlot {
-			releaseSlot()
-		}
+		s.hold.release()
 		if err == nil {
 			err = cerr
 		}
@@ -173,13 +170,13 @@ func callRun(ctx context.Context, fn func(context.Context, *Handle) error, h *Ha
 // goroutine waits out a fail delay; rebind takes them again.
 func (s *state) unbind() {
 	runtime.UnlockOSThread()
-	releaseSlot()
+	s.hold.release()
 }
 
 func (s *state) rebind() {
 	runtime.LockOSThread()
 	s.owner, _ = threadID()
-	// The next call takes a slot again; ending the transaction needs none,
-	// so a failed login that returns at once does not queue for one.
-	s.noSlot = true
+	// The next call takes a slot again (execOwned); ending the transaction
+	// needs none, so a failed login that returns at once does not queue for
+	// one.
 }

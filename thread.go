@@ -138,11 +138,10 @@ func (s *state) execOwned(ctx context.Context, checked bool, run func()) error {
 	if !checked && !s.onOwner() {
 		return ErrNotOwner
 	}
-	if s.noSlot {
+	if !s.hold.held() {
 		if err := s.takeSlot(ctx); err != nil {
 			return err
 		}
-		s.noSlot = false
 	}
 	// No yieldIfDue here: Gosched on a locked thread parks it and wakes
 	// another; Run yields before it locks the thread, once per transaction.
@@ -174,7 +173,7 @@ func (s *state) detach() {
 	if s.w != nil {
 		s.w.release(!s.dirtyTID)
 		s.w = nil
-		releaseSlot()
+		s.hold.release()
 	}
 }
 
@@ -248,7 +247,7 @@ func (s *state) exec(ctx context.Context, inline bool, run func()) error {
 			runtime.LockOSThread()
 			run()
 			runtime.UnlockOSThread()
-			releaseSlot()
+			s.hold.release()
 			return nil
 		}
 		done := make(chan struct{})
@@ -256,7 +255,7 @@ func (s *state) exec(ctx context.Context, inline bool, run func()) error {
 			runtime.LockOSThread()
 			run()
 			runtime.UnlockOSThread()
-			releaseSlot()
+			s.hold.release()
 			close(done)
 		}()
 		return s.await(ctx, done, nil)
@@ -273,7 +272,7 @@ func (s *state) exec(ctx context.Context, inline bool, run func()) error {
 // Close cannot cancel (an inline operation's, or a short call's) is replaced
 // by one it can before waiting.
 func (s *state) takeSlot(ctx context.Context) error {
-	if tryAcquireSlot() {
+	if s.hold.tryTake(ctx) {
 		return nil
 	}
 	switch {
@@ -284,7 +283,7 @@ func (s *state) takeSlot(ctx context.Context) error {
 		defer done()
 		ctx = c
 	}
-	return acquireSlot(ctx)
+	return s.hold.take(ctx, s.slotWait)
 }
 
 // await waits for a call started by exec, abandoning the handle if ctx ends
@@ -310,6 +309,9 @@ func (s *state) await(ctx context.Context, done <-chan struct{}, w *worker) erro
 	pamh, id := s.pamh, s.id
 	abort, _ := s.lib.NativeCode(libpam.CodeAbort)
 	s.w = nil
+	// The call's slot goes back to the pool now, counted as abandoned, so
+	// that the next caller need not wait for the module to return.
+	s.hold.abandon()
 	go func() {
 		<-done
 		end := func() { s.lib.End(pamh, abort) }
@@ -318,7 +320,7 @@ func (s *state) await(ctx context.Context, done <-chan struct{}, w *worker) erro
 			// The thread's state after an abandoned call is unknown.
 			held.Add(-1)
 			close(w.work)
-			releaseSlot()
+			s.hold.release()
 		} else {
 			runtime.LockOSThread()
 			end()
