@@ -336,6 +336,10 @@ func childLeak(s *stacks, im string, n int) obj {
 	default:
 		return append(o, kv{"error", "unknown implementation"})
 	}
+	mods, err := s.modules(svcLeak)
+	if err != nil {
+		return append(o, kv{"error", err.Error()})
+	}
 	warm := max(n/10, 1000)
 	for range warm {
 		if err := txn(); err != nil {
@@ -350,12 +354,14 @@ func childLeak(s *stacks, im string, n int) obj {
 		return mallocInUse(), ms.HeapAlloc
 	}
 	var cs, gs []uint64
+	var objs []int // the stack's module objects mapped, with the module cache on
 	const parts = 4
 	smp := startSampler("/proc/self/status")
 	t0 := time.Now()
 	for p := 0; p <= parts; p++ {
 		c, g := measure()
 		cs, gs = append(cs, c), append(gs, g)
+		objs = append(objs, len(mappedOf(mods)))
 		if p == parts {
 			break
 		}
@@ -372,6 +378,8 @@ func childLeak(s *stacks, im string, n int) obj {
 		kv{"malloc_growth_bytes", int64(cs[parts]) - int64(cs[0])},
 		kv{"go_heap_growth_bytes", int64(gs[parts]) - int64(gs[0])},
 		kv{"malloc_inuse_bytes", cs}, kv{"go_heap_alloc_bytes", gs},
+		kv{"module_cache", pam.ModuleCacheActive()}, kv{"module_objects_mapped", objs},
+		kv{"module_objects_growth", objs[parts] - objs[0]},
 		kv{"us_per_txn", round(float64(el.Microseconds())/float64(n), 1)},
 		kv{"peak_threads", peak}, kv{"threads_after", threads})
 }
