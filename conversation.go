@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
 	"runtime/debug"
 	"sync"
 
@@ -83,12 +84,16 @@ type Response struct {
 // Response per Message, in order. ctx is the context of the PAM operation that
 // made the call: a Conversation that waits must give up when it ends.
 //
-// Converse runs on the transaction's OS thread, inside the PAM call, so it may
-// use thread-bound state but must not call back into the same Handle. An
-// error it returns reaches the module as a conversation failure and is wrapped
-// by the operation's error if the operation fails (errors.Is works on it).
-// Returning ErrConvAgain (Linux-PAM) asks the module to suspend instead. A
-// panic is recovered and becomes a PanicError.
+// Converse runs inside the PAM call, which waits for it, on a goroutine
+// locked to its thread for the call but not on the transaction's thread (the
+// library's own Answers, Dialog and TerminalConversation excepted): a
+// runtime.Goexit in it (t.Fatal, t.FailNow) then fails the call with an error
+// wrapping ErrGoexit, as a panic fails it with a PanicError, and cannot
+// unwind libpam's C frames. It must not call back into the same Handle (that
+// returns ErrReentrant). An error it returns reaches the module as a
+// conversation failure and is wrapped by the operation's error if the
+// operation fails (errors.Is works on it). Returning ErrConvAgain
+// (Linux-PAM) asks the module to suspend instead.
 type Conversation interface {
 	Converse(ctx context.Context, msgs []Message) ([]Response, error)
 }
@@ -207,8 +212,6 @@ func (s *state) Converse(msgs []libpam.Message) (_ []libpam.Response, code libpa
 		// Nobody waits for this call any more: let the module finish.
 		return nil, libpam.CodeConvErr
 	}
-	s.enterCallback()
-	defer s.exitCallback()
 	in := make([]Message, len(msgs))
 	for i, m := range msgs {
 		in[i] = Message{Style: Style(m.Style), Text: m.Text}
@@ -221,7 +224,7 @@ func (s *state) Converse(msgs []libpam.Message) (_ []libpam.Response, code libpa
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	resps, err := callConversation(ctx, conv, in)
+	resps, err := s.callConversation(ctx, conv, in)
 	if err != nil {
 		wipeResponses(resps)
 	} else if len(resps) != len(in) {
@@ -272,8 +275,50 @@ func (s *state) Converse(msgs []libpam.Message) (_ []libpam.Response, code libpa
 	return out, libpam.CodeSuccess
 }
 
-// callConversation calls conv, turning a panic into a PanicError.
-func callConversation(ctx context.Context, conv Conversation, msgs []Message) (resps []Response, err error) {
+// callConversation calls conv for Converse, which runs inside libpam's C
+// frames on the transaction's thread.
+//
+// A conversation of the program's own runs on a goroutine of its own, locked
+// to a thread of its own for the call, while the transaction's thread waits:
+// a runtime.Goexit in it (t.Fatal, t.FailNow) would otherwise unwind the C
+// frames of libpam and the module, since recover cannot stop it, and leave
+// the handle unable to end. The hand-off costs two thread switches per
+// conversation call (a few microseconds), next to the module's own work. The
+// library's own conversations (Answers, Dialog, TerminalConversation) never
+// exit their goroutine and run in place, at no cost.
+func (s *state) callConversation(ctx context.Context, conv Conversation, msgs []Message) ([]Response, error) {
+	switch conv.(type) {
+	case *AnswerList, dialogConv, TerminalConversation:
+		s.enterCallback()
+		defer s.exitCallback()
+		return recoverConversation(ctx, conv, msgs)
+	}
+	type result struct {
+		resps []Response
+		err   error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		r := result{err: ErrGoexit}
+		defer func() {
+			// Deferred calls run on Goexit too: r.err is still
+			// ErrGoexit if conv never returned.
+			s.exitCallback()
+			runtime.UnlockOSThread()
+			ch <- r
+		}()
+		// Locked, so that the callback's thread names it while it runs:
+		// a call back into the handle from it gets ErrReentrant.
+		runtime.LockOSThread()
+		s.enterCallback()
+		r.resps, r.err = recoverConversation(ctx, conv, msgs)
+	}()
+	r := <-ch
+	return r.resps, r.err
+}
+
+// recoverConversation calls conv, turning a panic into a PanicError.
+func recoverConversation(ctx context.Context, conv Conversation, msgs []Message) (resps []Response, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			resps, err = nil, &PanicError{Value: v, Stack: debug.Stack()}

@@ -47,12 +47,14 @@
 //	if errors.As(err, &pe) { log.Print(pe.Errno(), pe.Strerror()) }
 //
 // An error returned by the conversation, a panic in a callback (as a
-// PanicError) and the end of the context are wrapped by the operation's error.
+// PanicError), a runtime.Goexit in a conversation (ErrGoexit) and the end of
+// the context are wrapped by the operation's error.
 //
 // # Threads, contexts and fail delays
 //
-// All calls of one Handle, and the callbacks they make, run on one OS thread
-// locked for the handle's life (by default; see ThreadPolicy); the Handle's
+// All calls of one Handle run on one OS thread locked for the handle's life
+// (by default; see ThreadPolicy), and a Conversation of the program's own
+// runs beside it, on a goroutine of its own (see Conversation); the Handle's
 // methods may be called from any goroutine and are serialised. Under Run
 // that thread is the one of Run's function, whose goroutine owns the handle.
 // Each operation takes a context: it reaches the

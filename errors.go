@@ -240,3 +240,9 @@ func (e *InputError) Unwrap() error { return e.Err }
 
 // ErrNUL is the reason of an InputError for a string that holds a NUL byte.
 var ErrNUL = libpam.ErrNUL
+
+// ErrGoexit is wrapped by the error of a call whose Conversation ended its
+// goroutine with runtime.Goexit, as t.Fatal and t.FailNow do: like a panic,
+// it is a conversation failure for the module, the call returns an error
+// wrapping it (even when the stack succeeded), and the handle goes on.
+var ErrGoexit = errors.New("pam: callback called runtime.Goexit")

@@ -58,11 +58,10 @@ func (s *state) applyDelay(ctx context.Context, rc int, opErr *Error) error {
 		// that calls back into the handle gets ErrReentrant rather than a
 		// deadlock.
 		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
 		s.enterCallback()
-		err := callDelay(ctx, s.delayFn, status, d)
-		s.exitCallback()
-		runtime.UnlockOSThread()
-		return err
+		defer s.exitCallback()
+		return callDelay(ctx, s.delayFn, status, d)
 	}
 	if !s.dirtyTID {
 		// No thread may be held by a delay: a handle whose calls have left

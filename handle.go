@@ -15,9 +15,10 @@ import (
 
 // Handle is one PAM transaction, from Start to Close.
 //
-// Under the default ThreadPerHandle policy, all PAM calls of a handle, and
-// the callbacks they make, run on one OS thread that is locked for the
-// handle's life, whichever goroutine calls the methods. One exception keeps
+// Under the default ThreadPerHandle policy, all PAM calls of a handle run on
+// one OS thread that is locked for the handle's life, whichever goroutine
+// calls the methods (a Conversation of the program's own runs beside it: see
+// Conversation). One exception keeps
 // threads free under attack: while a failed Authenticate or ChangeAuthTok
 // waits out its fail delay in Go, a handle that has run no credential or
 // session call yet gives its thread back and goes on with another (auth,
@@ -54,7 +55,7 @@ type state struct {
 	mu         sync.Mutex
 	policy     ThreadPolicy
 	w          *worker // the dedicated worker, while the handle has one
-	owner      int64   // threadRun: the thread of Run's function, 0 if unknown
+	owner      int64   // threadRun: the thread of Run's function; 0 if unknown, -1 during a fail delay
 	slotWait   time.Duration
 	hold       slotHold // the call slot the transaction holds, if any
 	pamh       libpam.Handle
@@ -457,19 +458,20 @@ func (s *state) operation(ctx context.Context, op libpam.Op, name string, flags 
 	// A module may shrug off a failed conversation, but a panic in a
 	// callback is a bug the caller must hear about even when the stack
 	// succeeded.
-	if convErr != nil && isPanic(convErr) {
+	if convErr != nil && isCallbackBug(convErr) {
 		return fmt.Errorf("pam: %s: the stack succeeded but the conversation failed: %w", name, convErr)
 	}
-	if delayErr != nil && isPanic(delayErr) {
+	if delayErr != nil && isCallbackBug(delayErr) {
 		return fmt.Errorf("pam: %s: the fail delay callback failed: %w", name, delayErr)
 	}
 	return nil
 }
 
-// isPanic reports whether err holds a PanicError.
-func isPanic(err error) bool {
+// isCallbackBug reports whether err says that a callback panicked or ended
+// its goroutine.
+func isCallbackBug(err error) bool {
 	var p *PanicError
-	return errors.As(err, &p)
+	return errors.As(err, &p) || errors.Is(err, ErrGoexit)
 }
 
 // Authenticate authenticates the user (pam_authenticate). Flags: Silent,
@@ -569,11 +571,13 @@ func (h *Handle) Close() error {
 // runtime cleanup of a dropped Handle does not, since a method of the Handle
 // may still be running.
 func (s *state) close(cancel bool) error {
-	return s.closeAs(cancel, s.policy == threadRun && s.onOwner())
+	return s.closeAs(cancel, false)
 }
 
-// closeAs is close; owner says that the caller runs on a threadRun handle's
-// thread (Run itself, or its function), the only one that may end it.
+// closeAs is close; owner says that the caller is Run itself, on a threadRun
+// handle's thread, the only one that may end it. Otherwise closeAs tells
+// whether the caller runs on that thread (Run's function) only once it holds
+// s.mu: the thread may change until then, while a fail delay is waited out.
 func (s *state) closeAs(cancel, owner bool) error {
 	if s.inCallback.Load() && onCallThread(s) {
 		return ErrReentrant
@@ -591,7 +595,7 @@ func (s *state) closeAs(cancel, owner bool) error {
 	if s.closed != nil {
 		return nil
 	}
-	if s.policy == threadRun && !owner {
+	if s.policy == threadRun && !owner && !s.onOwner() {
 		// Only Run's goroutine may call pam_end; Run does when its
 		// function returns. Until then every method returns ErrClosed.
 		s.closing.Store(true)

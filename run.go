@@ -169,6 +169,9 @@ func callRun(ctx context.Context, fn func(context.Context, *Handle) error, h *Ha
 // unbind gives a threadRun handle's thread and call slot back while its
 // goroutine waits out a fail delay; rebind takes them again.
 func (s *state) unbind() {
+	// Until rebind, no thread is the owner's: a goroutine that the old
+	// thread runs meanwhile must not pass for Run's function.
+	s.owner = -1
 	runtime.UnlockOSThread()
 	s.hold.release()
 }

@@ -21,23 +21,21 @@ const (
 	// ThreadDefault, the zero value, means ThreadPerHandle.
 	ThreadDefault ThreadPolicy = iota
 
-	// ThreadPerHandle runs every call of the handle, and every callback
-	// those calls make, on one OS thread locked for the handle's life,
-	// whichever goroutine calls. Each call is a hand-off to that thread,
-	// which costs two thread switches. This is the default. Run gives the
-	// same guarantee without the hand-offs, for a transaction that one
-	// goroutine runs from start to end.
+	// ThreadPerHandle runs every call of the handle on one OS thread locked
+	// for the handle's life, whichever goroutine calls. Each call is a
+	// hand-off to that thread, which costs two thread switches. This is the
+	// default. Run gives the same guarantee without the hand-offs, for a
+	// transaction that one goroutine runs from start to end.
 	ThreadPerHandle
 
-	// ThreadPerCall runs each call, and its callbacks, on one OS thread
-	// locked for that call: the caller's own thread when the call's context
-	// cannot be cancelled (no hand-off at all), or a new goroutine's thread
-	// otherwise, so that the call can still be abandoned. From the handle's
-	// first credential or session call on, whose modules leave state on the
-	// thread, every later call runs on one dedicated thread as with
-	// ThreadPerHandle. It suits servers that authenticate many users and
-	// open no sessions in-process: short stacks run at nearly the speed of
-	// C.
+	// ThreadPerCall runs each call on one OS thread locked for that call:
+	// the caller's own thread when the call's context cannot be cancelled
+	// (no hand-off at all), or a new goroutine's thread otherwise, so that
+	// the call can still be abandoned. From the handle's first credential or
+	// session call on, whose modules leave state on the thread, every later
+	// call runs on one dedicated thread as with ThreadPerHandle. It suits
+	// servers that authenticate many users and open no sessions in-process:
+	// short stacks run at nearly the speed of C.
 	ThreadPerCall
 )
 
@@ -126,7 +124,8 @@ const threadRun ThreadPolicy = -1
 
 // onOwner reports whether the caller runs on the thread of a threadRun
 // handle's function. Where thread ids are unknown (all systems but Linux) it
-// cannot tell, and reports true.
+// cannot tell, and reports true. The caller holds s.mu, since the owner's
+// thread changes across a fail delay.
 func (s *state) onOwner() bool {
 	id, ok := threadID()
 	return !ok || id == s.owner
@@ -244,19 +243,15 @@ func (s *state) exec(ctx context.Context, inline bool, run func()) error {
 		}
 		if inline {
 			yieldIfDue()
-			runtime.LockOSThread()
-			run()
-			runtime.UnlockOSThread()
-			s.hold.release()
+			defer s.hold.release()
+			runLocked(run)
 			return nil
 		}
 		done := make(chan struct{})
 		go func() {
-			runtime.LockOSThread()
-			run()
-			runtime.UnlockOSThread()
-			s.hold.release()
-			close(done)
+			defer close(done)
+			defer s.hold.release()
+			runLocked(run)
 		}()
 		return s.await(ctx, done, nil)
 	}
@@ -265,6 +260,15 @@ func (s *state) exec(ctx context.Context, inline bool, run func()) error {
 	}
 	s.w.work <- run
 	return s.await(ctx, s.w.done, s.w)
+}
+
+// runLocked runs run with the calling goroutine locked to its thread. The
+// unlock is deferred, so that even a goroutine that ends inside run leaves
+// the lock count as it found it.
+func runLocked(run func()) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	run()
 }
 
 // takeSlot takes a call slot for a call of s. The caller holds s.mu, so
