@@ -29,9 +29,10 @@ const NoSlotWait time.Duration = -1
 
 // Slots is a pool of call slots: it bounds how many OS threads do PAM work
 // for the transactions that use it (Config.Slots), and queues the others in
-// order of arrival. A ThreadPerHandle handle holds a slot with its dedicated
-// thread, from Start to Close, except while it waits out a fail delay; a
-// ThreadPerCall handle holds one for each call; Run holds one from the start
+// order of arrival. By default a handle holds a slot for each call, and from
+// its first credential or session call on one with its dedicated thread,
+// until Close; a ThreadPerHandle handle holds one with its dedicated thread
+// from Start to Close, except while it waits out a fail delay; Run holds one from the start
 // of the transaction to its end, all of its function's own work included (so
 // a Run or Start nested in the function needs a second slot), except while a
 // fail delay is waited out. A call waiting for an answer in its conversation

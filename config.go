@@ -56,8 +56,8 @@ type Config struct {
 	// deadline in a queue.
 	SlotWait time.Duration
 
-	// Threads chooses which OS threads run the handle's calls; the zero
-	// value means ThreadPerHandle.
+	// Threads chooses which OS threads run the handle's calls (see
+	// ThreadPolicy): ThreadDefault, the zero value, or ThreadPerHandle.
 	Threads ThreadPolicy
 
 	// ConfDir, when set, replaces /etc/pam.d: the stack is read from

@@ -18,8 +18,12 @@ func CallsInFlight() int { return inFlight() }
 func ThreadsHeld() int { return int(held.Load()) }
 
 // SetDefaultThreads sets the policy of Configs that name none, so that the
-// suite can run under each policy (GOPAM_TEST_THREADS=per-call).
+// suite can run under the strict policy too (GOPAM_TEST_THREADS=strict).
 func SetDefaultThreads(p ThreadPolicy) { defaultThreads = p }
+
+// ThreadCaller is ThreadDefault's placement (the caller's thread until the
+// first credential or session call) whatever SetDefaultThreads said.
+const ThreadCaller = threadCaller
 
 // CachedModules lists the module objects the cache holds, oldest first.
 func CachedModules() []string { return libpam.CachedModules() }

@@ -16,10 +16,11 @@ import (
 //
 // The transaction runs on one OS thread locked for its life, as with
 // ThreadPerHandle, but that thread is the one fn's goroutine runs on: every
-// call fn makes runs right there, without the hand-off to a dedicated thread
-// that a handle from Start pays on each call: it runs as fast as
-// ThreadPerCall with ThreadPerHandle's guarantee. A server that checks a
-// login per request wants it.
+// call fn makes runs right there, sessions and credentials included, without
+// the hand-off to a dedicated thread that a handle from Start pays on each
+// call under ThreadPerHandle, and after its first credential or session call
+// by default. A server that checks a login per request, or a login tool that
+// opens a session, wants it.
 // cfg.Threads must be ThreadDefault.
 //
 // When ctx can never end (context.Background), fn runs on the caller's
@@ -164,22 +165,4 @@ func callRun(ctx context.Context, fn func(context.Context, *Handle) error, h *Ha
 		}
 	}()
 	return fn(ctx, h)
-}
-
-// unbind gives a threadRun handle's thread and call slot back while its
-// goroutine waits out a fail delay; rebind takes them again.
-func (s *state) unbind() {
-	// Until rebind, no thread is the owner's: a goroutine that the old
-	// thread runs meanwhile must not pass for Run's function.
-	s.owner = -1
-	runtime.UnlockOSThread()
-	s.hold.release()
-}
-
-func (s *state) rebind() {
-	runtime.LockOSThread()
-	s.owner, _ = threadID()
-	// The next call takes a slot again (execOwned); ending the transaction
-	// needs none, so a failed login that returns at once does not queue for
-	// one.
 }

@@ -22,7 +22,7 @@ import (
 
 // concurrentImpls are the implementations of faildelay and flood, each run
 // in its own child process.
-var concurrentImpls = []string{"c", "gopam", "gopam_percall", "gopam_run", "msteinert"}
+var concurrentImpls = []string{"c", "gopam", "gopam_run", "msteinert"}
 
 // cThreadStackKiB is the stack of each C thread in faildelay and flood.
 const cThreadStackKiB = 256
@@ -227,7 +227,7 @@ func childConcurrent(s *stacks, name, im string, n, delayUS int) obj {
 	case "c":
 		ct := newCTxn(s, c.service, c.op, cAuthErr)
 		bad, notStarted, secs = ct.concurrent(n, cThreadStackKiB)
-	case "gopam", "gopam_percall", "gopam_run", "msteinert":
+	case "gopam", "gopam_run", "msteinert":
 		txn := gopamTxnFor(im)
 		if im == "msteinert" {
 			txn = msteinertTxn
@@ -267,11 +267,11 @@ func childConcurrent(s *stacks, name, im string, n, delayUS int) obj {
 }
 
 // leakTxn runs one transaction with every operation gopam offers on the leak
-// stack (pam_stress, pam_env), under the given thread policy. Under
-// ThreadPerCall, Start, Authenticate and AcctMgmt run on the caller's thread
-// and EstablishCredentials onwards on a dedicated one.
-func leakTxn(s *stacks, policy pam.ThreadPolicy) error {
-	h, err := pam.Start(pam.Config{Service: svcLeak, User: benchUser, Conv: gopamConv, ConfDir: s.dir, Threads: policy})
+// stack (pam_stress, pam_env) with default settings: Start, Authenticate and
+// AcctMgmt run on the caller's thread, EstablishCredentials onwards on a
+// dedicated one, retired at Close.
+func leakTxn(s *stacks) error {
+	h, err := pam.Start(pam.Config{Service: svcLeak, User: benchUser, Conv: gopamConv, ConfDir: s.dir})
 	if err != nil {
 		return err
 	}
@@ -328,9 +328,8 @@ func childLeak(s *stacks, im string, n int) obj {
 	o := obj{{"case", "leak"}, {"impl", im}, {"n", n}}
 	var txn func() error
 	switch im {
-	case "gopam", "gopam_percall":
-		policy := policyOf(im)
-		txn = func() error { return leakTxn(s, policy) }
+	case "gopam":
+		txn = func() error { return leakTxn(s) }
 	case "gopam_run":
 		txn = func() error { return leakRunTxn(s) }
 	default:
@@ -386,7 +385,7 @@ func childLeak(s *stacks, im string, n int) obj {
 
 // leakImpls are the implementations of leak: gopam under each policy and
 // with Run.
-var leakImpls = []string{"gopam", "gopam_percall", "gopam_run"}
+var leakImpls = []string{"gopam", "gopam_run"}
 
 // leakCase runs the leak child once per gopam policy (Run included) and
 // prints its lines.

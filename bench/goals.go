@@ -8,10 +8,10 @@ import (
 )
 
 // goals collects the figures that issue 3's acceptance criteria are about and
-// judges them for each gopam policy (gopamPolicies: ThreadPerHandle,
-// ThreadPerCall and Run) side by side. It prints them as the last line: per
-// goal, what is wanted, the figures the policies share, and per policy its
-// figures and "met"; then all_met per policy.
+// judges them for each gopam way (gopamPolicies: Start/Close with default
+// settings, and Run) side by side. It prints them as the last line: per goal,
+// what is wanted, the figures the ways share, and per way its figures and
+// "met"; then all_met per way, then issue 9's speed lines.
 type goals struct {
 	lines obj
 	all   map[string]bool // per policy: every goal judged so far was met

@@ -43,16 +43,11 @@ var msteinertConv = mpam.ConversationFunc(func(s mpam.Style, _ string) (string, 
 	return "", nil
 })
 
-// gopamTxn runs one transaction of c with gopam's default settings
-// (ThreadPerHandle) and context.Background().
+// gopamTxn runs one transaction of c with gopam's default settings and
+// context.Background(): every call before a credential or session call runs
+// on the caller's own thread, with no hand-off.
 func gopamTxn(s *stacks, c txnCase) error {
-	return gopamTxnCtx(context.Background(), pam.ThreadDefault, s, c)
-}
-
-// gopamPerCallTxn runs one transaction of c with the ThreadPerCall policy and
-// context.Background(), whose calls therefore run on the caller's own thread.
-func gopamPerCallTxn(s *stacks, c txnCase) error {
-	return gopamTxnCtx(context.Background(), pam.ThreadPerCall, s, c)
+	return gopamTxnCtx(context.Background(), s, c)
 }
 
 // gopamCtxTxn runs one transaction of c with default settings under a
@@ -60,7 +55,7 @@ func gopamPerCallTxn(s *stacks, c txnCase) error {
 func gopamCtxTxn(s *stacks, c txnCase) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	return gopamTxnCtx(ctx, pam.ThreadDefault, s, c)
+	return gopamTxnCtx(ctx, s, c)
 }
 
 // gopamRunTxn runs one transaction of c with pam.Run and
@@ -85,8 +80,6 @@ func gopamTxnFor(im string) func(*stacks, txnCase) error {
 	switch im {
 	case "gopam":
 		return gopamTxn
-	case "gopam_percall":
-		return gopamPerCallTxn
 	case "gopam_ctx":
 		return gopamCtxTxn
 	case "gopam_run":
@@ -97,17 +90,9 @@ func gopamTxnFor(im string) func(*stacks, txnCase) error {
 	return nil
 }
 
-// policyOf returns the thread policy of a gopam implementation.
-func policyOf(im string) pam.ThreadPolicy {
-	if im == "gopam_percall" {
-		return pam.ThreadPerCall
-	}
-	return pam.ThreadDefault
-}
-
-func gopamTxnCtx(ctx context.Context, policy pam.ThreadPolicy, s *stacks, c txnCase) error {
+func gopamTxnCtx(ctx context.Context, s *stacks, c txnCase) error {
 	h, err := pam.StartContext(ctx, pam.Config{Service: c.service, User: s.userFor(c.service), Conv: gopamConv,
-		ConfDir: s.dir, Threads: policy})
+		ConfDir: s.dir})
 	if err != nil {
 		return err
 	}
@@ -349,7 +334,6 @@ func allImplsFor(s *stacks, c txnCase, withVariants bool) []impl {
 			return err
 		}, post: func() { held.release() }},
 		{name: "gopam", run: goPar(gopamTxn)},
-		{name: "gopam_percall", run: goPar(gopamPerCallTxn)},
 		{name: "gopam_run", run: goPar(gopamRunTxn)},
 		{name: "msteinert", run: goPar(msteinertTxn)},
 	}

@@ -11,13 +11,13 @@ import (
 type timingResult map[string]float64
 
 // variantOrder is the order implementations are printed and compared in.
-var variantOrder = []string{"c", "c_warm", "c_txn", "c_call", "gopam", "gopam_percall", "gopam_run", "gopam_run_ctx", "gopam_ctx",
+var variantOrder = []string{"c", "c_warm", "c_txn", "c_call", "gopam", "gopam_run", "gopam_run_ctx", "gopam_ctx",
 	"msteinert"}
 
-// gopamPolicies are the gopam implementations the goals are judged on: the
-// default policy (ThreadPerHandle), ThreadPerCall and Run, all with
+// gopamPolicies are the gopam implementations issue 3's goals are judged on:
+// Start/Close with default settings, and Run, both with
 // context.Background().
-var gopamPolicies = []string{"gopam", "gopam_percall", "gopam_run"}
+var gopamPolicies = []string{"gopam", "gopam_run"}
 
 // timeCase measures c sequentially: reps repetitions of n transactions per
 // implementation, the implementations interleaved (rotated each repetition)
@@ -94,7 +94,6 @@ func timeCase(s *stacks, c txnCase, st settings) (timingResult, error) {
 		add(name, "c_call")
 		add(name, "c_txn")
 	}
-	add("gopam_percall", "gopam")
 	add("gopam_run", "gopam")
 	add("gopam_ctx", "gopam")
 	emit(append(ratio, kv{"other_cpu_pct", m.otherPct()}))
@@ -109,8 +108,7 @@ var implNote = map[string]string{
 	"c_warm":        "C loop, one foreign call per batch, the stack's modules held loaded by the process (dlopen)",
 	"c_txn":         "C transaction, one foreign call per transaction",
 	"c_call":        "C, one foreign call per PAM call (start, op, end) from one goroutine",
-	"gopam":         "github.com/gopam/pam, default settings (ThreadPerHandle), context.Background()",
-	"gopam_percall": "github.com/gopam/pam, Config.Threads = ThreadPerCall, context.Background()",
+	"gopam":         "github.com/gopam/pam, default settings (the caller's thread until a credential or session call), context.Background()",
 	"gopam_run":     "github.com/gopam/pam, pam.Run (the transaction on the caller's locked thread), context.Background()",
 	"gopam_run_ctx": "github.com/gopam/pam, pam.Run, a cancellable context with a deadline (the transaction on a goroutine of its own)",
 	"gopam_ctx":     "github.com/gopam/pam, default settings, a cancellable context with a deadline",
@@ -178,7 +176,7 @@ func parallelCase(s *stacks, st settings) (parallelResult, error) {
 	}
 	// With two workers: C's throughput over the implementation's, that is,
 	// the implementation's time per transaction over C's.
-	for _, name := range []string{"gopam", "gopam_percall", "gopam_run", "msteinert"} {
+	for _, name := range []string{"gopam", "gopam_run", "msteinert"} {
 		if res["c_t2"] > 0 && res[name+"_t2"] > 0 {
 			ratio = append(ratio, kv{"ratio_" + name + "_c_2workers", round(res["c_t2"]/res[name+"_t2"], 3)})
 		}
