@@ -52,8 +52,22 @@
 //
 // # Threads, contexts and fail delays
 //
-// Where each PAM call runs is decided in one place (the table is at
-// ThreadPolicy). By default a call whose context cannot end runs on the
+// Where each PAM call runs is decided in one place, by the policy
+// (Config.Threads) and the call's context:
+//
+//	policy           context            Start, Authenticate, AcctMgmt,     setcred and session calls,
+//	                                    ChangeAuthTok, items, Close        and every call after the first
+//	---------------  -----------------  ---------------------------------  ------------------------------
+//	ThreadDefault    cannot end         the caller's thread, locked        one dedicated thread, retired
+//	                 (Background)       for the call: no hand-off          after the transaction
+//	ThreadDefault    can end            a new goroutine's thread, which    the same dedicated thread
+//	                                    the caller can abandon (Start
+//	                                    and Close: the caller's thread)
+//	ThreadPerHandle  any                one dedicated thread for the handle's life (reused by later
+//	                                    handles unless a setcred or session call ran on it)
+//	(Run)            any                the thread of Run's function, locked for the transaction
+//
+// By default a call whose context cannot end runs on the
 // caller's own thread, locked for the call, with no hand-off; one whose
 // context can end runs on a goroutine the caller can abandon; from the first
 // credential or session call on, every call of the handle runs on one

@@ -16,19 +16,8 @@ import (
 // (file-system IDs, SELinux contexts) that belongs to the transaction that
 // set it; a Go program's goroutines, meanwhile, move between threads.
 //
-// Where each call runs is decided in one place, by the policy and the call's
-// context:
-//
-//	policy           context            Start, Authenticate, AcctMgmt,     setcred and session calls,
-//	                                    ChangeAuthTok, items, Close        and every call after the first
-//	---------------  -----------------  ---------------------------------  ------------------------------
-//	ThreadDefault    cannot end         the caller's thread, locked        one dedicated thread, retired
-//	                 (Background)       for the call: no hand-off          after the transaction
-//	ThreadDefault    can end            a new goroutine's thread, which    the same dedicated thread
-//	                                    the caller can abandon
-//	ThreadPerHandle  any                one dedicated thread for the handle's life (reused by later
-//	                                    handles unless a setcred or session call ran on it)
-//	(Run)            any                the thread of Run's function, locked for the transaction
+// Where each call runs is decided in one place (placement.place), by the
+// policy and the call's context; the package doc has the table.
 type ThreadPolicy int
 
 const (
