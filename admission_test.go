@@ -237,17 +237,17 @@ func TestOverload(t *testing.T) {
 			defer cancel()
 			before := finished.Load()
 			t0 := time.Now()
-			var fn time.Duration
+			var fn atomic.Int64 // written by fn, which may outlive an abandoned Run
 			err := pam.Run(ctx, pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: pam.Answers(),
 				Slots: pool},
 				func(ctx context.Context, h *pam.Handle) error {
 					t1 := time.Now()
 					err := h.Authenticate(ctx, 0)
-					fn = time.Since(t1)
+					fn.Store(int64(time.Since(t1)))
 					return err
 				})
 			took := time.Since(t0)
-			r := result{at: t0.Sub(start), took: took, fn: fn, err: err}
+			r := result{at: t0.Sub(start), took: took, fn: time.Duration(fn.Load()), err: err}
 			if errors.Is(err, pam.ErrNoSlot) {
 				r.finishedDuring = finished.Load() - before
 				r.busyWaited = r.finishedDuring != 0 && took > busyMax

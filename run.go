@@ -63,6 +63,10 @@ func Run(ctx context.Context, cfg Config, fn func(ctx context.Context, h *Handle
 	if ctx.Done() == nil {
 		return runOwned(ctx, cfg, fn, nil)
 	}
+	if ctx.Err() != nil {
+		// Given up already: no slot, no goroutine, nothing to abandon.
+		return fmt.Errorf("pam: start: %w: the context ended: %w", ErrNoSlot, context.Cause(ctx))
+	}
 	sh := &runShared{}
 	done := make(chan error, 1)
 	go func() {
