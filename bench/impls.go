@@ -313,18 +313,7 @@ func allImplsFor(s *stacks, c txnCase, withVariants bool) []impl {
 	}
 	var held heldModules
 	out := []impl{
-		{name: "c", run: func(n, workers int) error {
-			var bad int
-			if workers == 1 {
-				bad = ct.loop(n)
-			} else {
-				bad = ct.parallel(n, workers)
-			}
-			if bad != 0 {
-				return fmt.Errorf("%s: C: %d unexpected statuses", c.name, bad)
-			}
-			return nil
-		}},
+		{name: "c", run: cRun},
 		{name: "c_warm", run: cRun, prep: func() error {
 			mods, err := s.modules(c.service)
 			if err != nil {
