@@ -128,10 +128,13 @@ func maxIdle() int { return max(4, runtime.GOMAXPROCS(0)) }
 // held counts the workers serving a handle now, for tests and benchmarks.
 var held atomic.Int64
 
-func acquireWorker() *worker {
+// acquireWorker returns a worker for a handle, from the idle pool if it may.
+// fresh asks for a thread that has served no handle yet: the dedicated thread
+// of a ThreadDefault handle serves that handle only.
+func acquireWorker(fresh bool) *worker {
 	held.Add(1)
 	idle.Lock()
-	if n := len(idle.ws); n > 0 {
+	if n := len(idle.ws); n > 0 && !fresh {
 		w := idle.ws[n-1]
 		idle.ws = idle.ws[:n-1]
 		idle.Unlock()
@@ -235,7 +238,7 @@ func (s *state) attach(ctx context.Context) error {
 	if err := s.takeSlot(ctx); err != nil {
 		return err
 	}
-	s.w = acquireWorker()
+	s.w = acquireWorker(s.policy != ThreadPerHandle)
 	return nil
 }
 
@@ -343,7 +346,7 @@ func (s *state) execAt(at site, k callKind, ctx context.Context, run func()) err
 		if w == nil {
 			// Not reached: a handle whose thread holds state keeps its
 			// worker. A fresh, retired thread is the safe choice.
-			w = acquireWorker()
+			w = acquireWorker(true)
 			defer w.release(false)
 		}
 		w.run(run)
