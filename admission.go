@@ -54,6 +54,26 @@ type Slots struct {
 	used       int
 	abandoned  int
 	waiters    list.List // of chan struct{}, closed when the waiter is given a slot
+
+	// With trace on (tests only): slot-time in use, the number of grants,
+	// and when used last changed.
+	trace          bool
+	busy           time.Duration
+	grants         int
+	lastUsedChange time.Time
+}
+
+// add changes the count of slots in use; the caller holds p.mu.
+func (p *Slots) add(n int) {
+	if p.trace {
+		now := time.Now()
+		p.busy += time.Duration(p.used) * now.Sub(p.lastUsedChange)
+		p.lastUsedChange = now
+		if n > 0 {
+			p.grants++
+		}
+	}
+	p.used += n
 }
 
 var defaultSlots = Slots{limit: DefaultMaxInFlight, maxWaiting: -1}
@@ -133,14 +153,14 @@ func MaxInFlight() int { return defaultSlots.Limit() }
 func (p *Slots) grantLocked() {
 	for p.used < p.limit && p.waiters.Len() > 0 {
 		ch := p.waiters.Remove(p.waiters.Front()).(chan struct{})
-		p.used++
+		p.add(1)
 		close(ch)
 	}
 }
 
 func (p *Slots) release() {
 	p.mu.Lock()
-	p.used--
+	p.add(-1)
 	p.grantLocked()
 	p.mu.Unlock()
 }
@@ -155,7 +175,7 @@ func (p *Slots) acquire(ctx context.Context, wait time.Duration) error {
 	}
 	p.mu.Lock()
 	if p.used < p.limit && p.waiters.Len() == 0 {
-		p.used++
+		p.add(1)
 		p.mu.Unlock()
 		return nil
 	}
@@ -187,7 +207,7 @@ func (p *Slots) acquire(ctx context.Context, wait time.Duration) error {
 	select {
 	case <-ch:
 		// Granted while giving up: pass the slot on.
-		p.used--
+		p.add(-1)
 		p.grantLocked()
 	default:
 		p.waiters.Remove(elem)
@@ -230,7 +250,7 @@ func (h *slotHold) tryTake(ctx context.Context) bool {
 	p.mu.Lock()
 	ok := p.used < p.limit && p.waiters.Len() == 0
 	if ok {
-		p.used++
+		p.add(1)
 	}
 	p.mu.Unlock()
 	if ok {
@@ -262,7 +282,7 @@ func (h *slotHold) abandon() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.abandoned < p.limit && h.st.CompareAndSwap(slotHeld, slotAbandoned) {
-		p.used--
+		p.add(-1)
 		p.abandoned++
 		p.grantLocked()
 	}

@@ -1,6 +1,10 @@
 package pam
 
-import "github.com/gopam/pam/internal/libpam"
+import (
+	"time"
+
+	"github.com/gopam/pam/internal/libpam"
+)
 
 // Test hooks: the external tests count what the library holds.
 
@@ -38,4 +42,20 @@ func LoaderCounts() (adds, subs uint64, ok bool) {
 		return 0, 0, false
 	}
 	return l.LoaderCounts()
+}
+
+// TraceSlots makes p account its slot-time in use (SlotTrace reads it).
+func TraceSlots(p *Slots) {
+	p.mu.Lock()
+	p.trace, p.lastUsedChange = true, time.Now()
+	p.mu.Unlock()
+}
+
+// SlotTrace returns the slot-time p's slots were in use and how many times a
+// slot was granted, since TraceSlots.
+func SlotTrace(p *Slots) (busy time.Duration, grants int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.add(0)
+	return p.busy, p.grants
 }
