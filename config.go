@@ -69,11 +69,16 @@ type Config struct {
 	// when not empty.
 	TTY, RHost, RUser string
 
-	// SensitiveEnv lists the PAM environment variables (path.Match patterns,
-	// case-sensitive) that are removed after the operations that run auth
-	// and password modules (Authenticate, the four credential operations and
-	// ChangeAuthTok) unless the handle is elevated. Nil means DefaultSensitiveEnv; an empty,
-	// non-nil slice scrubs nothing.
+	// SensitiveEnv lists patterns of the PAM environment variables that are
+	// removed after every operation (a module of any kind may leave a
+	// password there) unless the handle is elevated. A pattern matches the
+	// whole name, ignoring ASCII case: '*' matches any run of bytes, '/'
+	// included, '?' any one byte, every other byte itself ('[' and '\' are
+	// refused: this is not path.Match). So "*PASSWORD*" matches
+	// "KRB5/PASSWORD", "Password" and "x_password_y". Names are matched in
+	// libpam's memory: no value is copied into Go memory to decide. Nil
+	// means DefaultSensitiveEnv; an empty, non-nil slice scrubs nothing.
+	// MatchSensitive applies the same rules.
 	SensitiveEnv []string
 }
 
@@ -87,5 +92,5 @@ type DelayFunc func(ctx context.Context, status error, delay time.Duration)
 // modules on macOS, test modules that export PAM_AUTHTOK), and names that say
 // they hold one.
 var DefaultSensitiveEnv = []string{
-	"*AUTHTOK*", "*PASSWORD*", "*PASSWD*", "*password*", "NTLMPWD", "mount_authenticator",
+	"*AUTHTOK*", "*PASSWORD*", "*PASSWD*", "NTLMPWD", "mount_authenticator",
 }

@@ -157,22 +157,20 @@ func (a *AnswerList) Converse(_ context.Context, msgs []Message) ([]Response, er
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	out := make([]Response, len(msgs))
+	taken := 0
 	for i, m := range msgs {
 		if !m.Style.IsPrompt() {
 			continue
 		}
-		if len(a.left) == 0 {
-			// Put back what this batch took, so that nothing is lost or
-			// left unwiped.
-			for j := i - 1; j >= 0; j-- {
-				if out[j].Data != nil {
-					a.left = append([][]byte{out[j].Data}, a.left...)
-				}
-			}
+		if taken == len(a.left) {
+			// Nothing is taken until the whole batch is answered, so
+			// that a failed batch loses no answer, empty ones included.
 			return nil, fmt.Errorf("%w: %q", ErrNoAnswer, m.Text)
 		}
-		out[i].Data, a.left = a.left[0], a.left[1:]
+		out[i].Data = a.left[taken]
+		taken++
 	}
+	a.left = a.left[taken:]
 	return out, nil
 }
 
@@ -283,8 +281,7 @@ func (s *state) Converse(msgs []libpam.Message) (_ []libpam.Response, code libpa
 // a runtime.Goexit in it (t.Fatal, t.FailNow) would otherwise unwind the C
 // frames of libpam and the module, since recover cannot stop it, and leave
 // the handle unable to end. The hand-off costs two thread switches per
-// conversation call (a few microseconds), next to the module's own work. The
-// library's own conversations (Answers, Dialog, TerminalConversation) never
+// conversation call. The library's own conversations (Answers, Dialog, TerminalConversation) never
 // exit their goroutine and run in place, at no cost.
 func (s *state) callConversation(ctx context.Context, conv Conversation, msgs []Message) ([]Response, error) {
 	switch conv.(type) {

@@ -98,9 +98,13 @@
 //
 // # Secrets in the environment
 //
-// Some modules leave passwords in the PAM environment. After Authenticate, the
-// credential operations and ChangeAuthTok, gopam removes the variables matching Config.SensitiveEnv
-// unless the handle is elevated (SetElevated, root only).
+// Some modules leave passwords in the PAM environment. After every operation,
+// session ones included, gopam removes the variables whose names match
+// Config.SensitiveEnv unless the handle is elevated (SetElevated, root only).
+// The default patterns match the whole name in any case, across '/':
+// "KRB5/PASSWORD", "Password" and "LDAP_PASSWD" are all removed. Names are
+// decided in libpam's memory, so the values removed are never copied into Go
+// memory.
 //
 // Package pamtest builds private PAM stacks for tests, the way gopam's own
 // tests run the real libpam and real modules.

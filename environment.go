@@ -4,9 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"path"
 	"strings"
 
+	"github.com/gopam/pam/internal/esc"
 	"github.com/gopam/pam/internal/libpam"
 )
 
@@ -121,21 +121,28 @@ func (e *Env) Map() (map[string]string, error) {
 	return m, nil
 }
 
-// All returns an iterator over a copy of the environment taken now, in
-// libpam's order.
-func (e *Env) All() (iter.Seq2[string, string], error) {
-	list, err := e.List()
-	if err != nil {
-		return nil, err
-	}
+// All returns an iterator over the environment's names and values, for a
+// range statement:
+//
+//	for name, value := range h.Env().All() { ... }
+//
+// Each loop reads a copy of the environment when it starts, in libpam's
+// order. A loop over an environment that cannot be read (the handle is
+// closed, or libpam is out of memory) yields nothing: call List or Map where
+// that error matters.
+func (e *Env) All() iter.Seq2[string, string] {
 	return func(yield func(string, string) bool) {
+		list, err := e.List()
+		if err != nil {
+			return
+		}
 		for _, kv := range list {
 			k, v, _ := strings.Cut(kv, "=")
 			if !yield(k, v) {
 				return
 			}
 		}
-	}, nil
+	}
 }
 
 // Len returns the number of variables.
@@ -144,39 +151,80 @@ func (e *Env) Len() (int, error) {
 	return len(list), err
 }
 
-// sensitive reports whether name matches one of the handle's patterns.
-func (s *state) isSensitive(name string) bool {
-	for _, p := range s.sensitive {
-		if ok, _ := path.Match(p, name); ok {
+// MatchSensitive reports whether the PAM environment variable name matches
+// one of patterns by the rules of Config.SensitiveEnv (nil patterns means
+// DefaultSensitiveEnv): the name is a secret that gopam scrubs.
+func MatchSensitive(patterns []string, name string) bool {
+	if patterns == nil {
+		patterns = DefaultSensitiveEnv
+	}
+	return matchAny(patterns, name)
+}
+
+func matchAny[S ~string | ~[]byte](patterns []string, name S) bool {
+	for _, p := range patterns {
+		if globFold(p, name) {
 			return true
 		}
 	}
 	return false
 }
 
+// globFold matches the whole of name against pattern, ignoring ASCII case:
+// '*' matches any run of bytes, '/' included, '?' any one byte, and every
+// other byte itself.
+func globFold[S ~string | ~[]byte](pattern string, name S) bool {
+	p, n := 0, 0
+	star, resume := -1, 0 // the last '*' seen, and where its match ends now
+	for n < len(name) {
+		switch {
+		case p < len(pattern) && pattern[p] == '*':
+			star, resume = p, n
+			p++
+		case p < len(pattern) && (pattern[p] == '?' || lower(pattern[p]) == lower(name[n])):
+			p++
+			n++
+		case star >= 0:
+			// Let the last '*' take one more byte and retry.
+			resume++
+			p, n = star+1, resume
+		default:
+			return false
+		}
+	}
+	for p < len(pattern) && pattern[p] == '*' {
+		p++
+	}
+	return p == len(pattern)
+}
+
+func lower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// checkSensitive refuses the patterns of Config.SensitiveEnv that used
+// path.Match syntax gopam no longer reads, rather than let them match
+// nothing.
+func checkSensitive(patterns []string) error {
+	for _, p := range patterns {
+		if strings.ContainsAny(p, "[\\") {
+			return &InputError{Op: "start", Field: "SensitiveEnv pattern " + esc.Quote(p),
+				Err: errors.New("holds '[' or '\\': patterns know only '*' and '?'")}
+		}
+	}
+	return nil
+}
+
 // scrub removes the sensitive variables from the PAM environment. It runs on
-// the transaction's thread right after the operation that may have set them.
-// Where variables cannot be removed (OpenPAM) they are set empty.
+// the transaction's thread right after each operation, which may have set
+// them. Names are matched in libpam's memory, and no value is copied into
+// Go's. Where variables cannot be removed (OpenPAM) they are set empty.
 func (s *state) scrub() {
 	if len(s.sensitive) == 0 {
 		return
 	}
-	list, ok := s.lib.Getenvlist(s.pamh)
-	if !ok {
-		return
-	}
-	canUnset := s.lib.Has(libpam.FeatureUnsetenv)
-	for _, kv := range list {
-		name, _, _ := strings.Cut(kv, "=")
-		if !s.isSensitive(name) {
-			continue
-		}
-		if canUnset {
-			if c, err := libpam.CString(name); err == nil {
-				s.lib.Unsetenv(s.pamh, c)
-			}
-		} else if c, err := libpam.CString(name + "="); err == nil {
-			s.lib.Putenv(s.pamh, c)
-		}
-	}
+	s.lib.ScrubEnv(s.pamh, func(name []byte) bool { return matchAny(s.sensitive, name) }, !s.lib.Has(libpam.FeatureUnsetenv))
 }

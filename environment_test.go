@@ -58,12 +58,8 @@ func TestEnvSetGetUnsetIterate(t *testing.T) {
 		t.Fatal(err)
 	}
 	set["A"] = "2"
-	seq, err := env.All()
-	if err != nil {
-		t.Fatal(err)
-	}
 	got := map[string]string{}
-	for k, v := range seq {
+	for k, v := range env.All() {
 		got[k] = v
 	}
 	if !maps.Equal(got, set) {
@@ -142,14 +138,13 @@ func TestEveryUseAfterClose(t *testing.T) {
 		"SetAuthTok":              func() error { return h.SetAuthTok([]byte("x")) },
 		"SetOldAuthTok":           func() error { return h.SetOldAuthTok([]byte("x")) },
 		"XAuthData":               func() error { _, err := h.XAuthData(); return err },
-		"SetXAuthData":            func() error { return h.SetXAuthData(pam.XAuthData{Name: "n"}) },
+		"SetXAuthData":            func() error { return h.SetXAuthData(pam.XAuthData{Name: "n", Data: []byte{1}}) },
 		"SetConversation":         func() error { return h.SetConversation(pam.Answers()) },
 		"FailDelay":               func() error { return h.FailDelay(0) },
 		"SetElevated":             func() error { return h.SetElevated(false) },
 		"Env.Get":                 func() error { _, _, err := env.Get("KEPT"); return err },
 		"Env.Set":                 func() error { return env.Set("A", "1") },
 		"Env.Unset":               func() error { return env.Unset("KEPT") },
-		"Env.All":                 func() error { _, err := env.All(); return err },
 		"Env.Len":                 func() error { _, err := env.Len(); return err },
 		"Env.Map":                 func() error { _, err := env.Map(); return err },
 		"Env.List":                func() error { _, err := env.List(); return err },
@@ -202,11 +197,16 @@ func TestXAuthData(t *testing.T) {
 	if x, err := h.XAuthData(); err != nil || x.Name != want.Name || string(x.Data) != string(want.Data) {
 		t.Fatalf("got %+v, %v; want %+v", x, err, want)
 	}
-	if err := h.SetXAuthData(pam.XAuthData{Name: "EMPTY"}); err != nil {
-		t.Fatalf("empty data: %v", err)
+	// Empty values are refused (see TestRegressXAuthEmptyNoLeak) and leave
+	// the item as it was.
+	for _, x := range []pam.XAuthData{{Name: "EMPTY"}, {Data: []byte{1}}, {}} {
+		var ie *pam.InputError
+		if err := h.SetXAuthData(x); !errors.Is(err, pam.ErrEmptyXAuth) || !errors.As(err, &ie) {
+			t.Errorf("SetXAuthData(%+v): %v, want an InputError wrapping ErrEmptyXAuth", x, err)
+		}
 	}
-	if x, err := h.XAuthData(); err != nil || x.Name != "EMPTY" || len(x.Data) != 0 {
-		t.Fatalf("after empty data: %+v, %v", x, err)
+	if x, err := h.XAuthData(); err != nil || x.Name != want.Name || string(x.Data) != string(want.Data) {
+		t.Fatalf("after refused empty values: %+v, %v; want %+v", x, err, want)
 	}
 	for it, v := range map[pam.Item]string{pam.ItemTTY: "tty7", pam.ItemRHost: "host.example", pam.ItemRUser: "bob",
 		pam.ItemUserPrompt: "Who: ", pam.ItemXDisplay: ":0", pam.ItemAuthTokType: "UNIX", pam.ItemUser: "carol"} {

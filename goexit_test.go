@@ -41,7 +41,16 @@ var goexitPaths = []struct {
 	{"run/cancellable", pam.ThreadDefault, true, true},
 }
 
-// goexitOnce runs one transaction whose conversation calls runtime.Goexit,
+// goexitStack returns the Config of a transaction on a stack whose module
+// prompts once, with a conversation that calls Goexit.
+func goexitStack(t *testing.T) pam.Config {
+	st := pamtest.New(t)
+	mod := testmodule.Build(t)
+	svc := st.Service("goexit", "auth required "+mod+" prompt=Password:")
+	return pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: goexitConv}
+}
+
+// goexitOnce runs one transaction (whose conversation calls runtime.Goexit)
 // on a goroutine of its own (a library that lets the Goexit through would end
 // the test's goroutine), and returns the errors of Authenticate and of the
 // end of the transaction. It fails the test if the goroutine was ended or the
@@ -92,17 +101,16 @@ func goexitOnce(t *testing.T, cfg pam.Config, threads pam.ThreadPolicy, run, can
 // nothing behind: no call slot, worker thread, callback registration or
 // goroutine, and no C memory (the transaction is ended by pam_end).
 func TestRegressGoexitInConversation(t *testing.T) {
-	st := pamtest.New(t)
-	mod := testmodule.Build(t)
-	svc := st.Service("goexit", "auth required "+mod+" prompt=Password:")
-	cfg := pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: goexitConv}
+	cfg := goexitStack(t)
 	for _, p := range goexitPaths {
 		t.Run(p.name, func(t *testing.T) {
-			// A transaction of the same kind first, so that a worker it
-			// leaves in the idle pool is counted before, not after.
-			warm := cfg
-			warm.Conv = pam.Answers([]byte("x"))
-			goexitOnce(t, warm, p.threads, p.run, p.cancel)
+			// A normal transaction first, so that the pool of idle worker
+			// threads is as the Goexit one should leave it.
+			normal := cfg
+			normal.Conv = pam.Answers([]byte("x"))
+			if authErr, endErr := goexitOnce(t, normal, p.threads, p.run, p.cancel); authErr != nil || endErr != nil {
+				t.Fatalf("a normal transaction: %v, %v", authErr, endErr)
+			}
 			slots, live, threads := pam.CallsInFlight(), pam.LiveTransactions(), pam.ThreadsHeld()
 			goroutines := runtime.NumGoroutine()
 			authErr, endErr := goexitOnce(t, cfg, p.threads, p.run, p.cancel)
@@ -125,10 +133,7 @@ func TestRegressGoexitInConversation(t *testing.T) {
 // two handles whose conversation calls Goexit must not keep their slots, so
 // that an unrelated Start still gets one at once.
 func TestRegressGoexitSlots(t *testing.T) {
-	st := pamtest.New(t)
-	mod := testmodule.Build(t)
-	svc := st.Service("goexit", "auth required "+mod+" prompt=Password:")
-	cfg := pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: goexitConv}
+	cfg := goexitStack(t)
 	prev := pam.MaxInFlight()
 	pam.SetMaxInFlight(pam.CallsInFlight() + 2)
 	defer pam.SetMaxInFlight(prev)
@@ -138,7 +143,7 @@ func TestRegressGoexitSlots(t *testing.T) {
 	// A Start that would have to wait for a slot fails at once: no clock
 	// decides.
 	for range 2 {
-		h, err := pam.Start(pam.Config{Service: svc, User: "bob", ConfDir: st.Dir(), Conv: pam.Answers([]byte("x")),
+		h, err := pam.Start(pam.Config{Service: cfg.Service, User: "bob", ConfDir: cfg.ConfDir, Conv: pam.Answers([]byte("x")),
 			SlotWait: pam.NoSlotWait})
 		if err != nil {
 			t.Fatalf("start after two Goexit conversations: %v (call slots held: %d)", err, pam.CallsInFlight())
@@ -150,10 +155,7 @@ func TestRegressGoexitSlots(t *testing.T) {
 // TestRegressGoexitNoCLeak: 300 transactions whose conversation calls Goexit
 // leave the C heap as it was (each leaked pam handle costs about 1.8 kB).
 func TestRegressGoexitNoCLeak(t *testing.T) {
-	st := pamtest.New(t)
-	mod := testmodule.Build(t)
-	svc := st.Service("goexit", "auth required "+mod+" prompt=Password:")
-	cfg := pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: goexitConv}
+	cfg := goexitStack(t)
 	for _, p := range goexitPaths {
 		t.Run(p.name, func(t *testing.T) {
 			live := pam.LiveTransactions()

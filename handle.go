@@ -144,6 +144,8 @@ func newState(ctx context.Context, cfg Config) (*state, error) {
 	s.sensitive = cfg.SensitiveEnv
 	if s.sensitive == nil {
 		s.sensitive = DefaultSensitiveEnv
+	} else if err := checkSensitive(s.sensitive); err != nil {
+		return nil, err
 	}
 	if s.conv == nil {
 		s.conv = TerminalConversation{}
@@ -345,7 +347,7 @@ type curOp struct {
 func (s *state) runOp() {
 	c := s.cur
 	s.opRC, s.opErr = s.lib.Call(s.pamh, c.op, c.native), nil
-	if c.op.RunsAuthModules() && !s.elevated.Load() {
+	if !s.elevated.Load() {
 		s.scrub()
 	}
 	if s.opRC != 0 {

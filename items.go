@@ -1,6 +1,7 @@
 package pam
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"syscall"
@@ -176,16 +177,30 @@ func (h *Handle) XAuthData() (XAuthData, error) {
 	return x, nil
 }
 
-// SetXAuthData sets the PAM_XAUTHDATA item (Linux-PAM).
+// ErrEmptyXAuth is the reason of the InputError SetXAuthData returns for an
+// empty Name or Data.
+var ErrEmptyXAuth = errors.New("is empty: Linux-PAM would keep a zero-length copy that it never frees")
+
+// SetXAuthData sets the PAM_XAUTHDATA item (Linux-PAM). Name and Data must
+// not be empty (an InputError wrapping ErrEmptyXAuth says which): Linux-PAM
+// copies an empty name or data into a fresh allocation but frees the old
+// copies only when their length is not zero, so every later setting of the
+// item would leak them.
 func (h *Handle) SetXAuthData(x XAuthData) error {
 	s := h.s
 	n, err := s.nativeItem(libpam.ItemXAuthData, "PAM_XAUTHDATA")
 	if err != nil {
 		return err
 	}
+	if x.Name == "" {
+		return &InputError{Op: "set PAM_XAUTHDATA", Field: "name", Err: ErrEmptyXAuth}
+	}
 	name, err := libpam.CString(x.Name)
 	if err != nil {
 		return &InputError{Op: "set PAM_XAUTHDATA", Field: "name", Err: err}
+	}
+	if len(x.Data) == 0 {
+		return &InputError{Op: "set PAM_XAUTHDATA", Field: "data", Err: ErrEmptyXAuth}
 	}
 	return s.call("set PAM_XAUTHDATA", func() int { return s.lib.SetXAuthData(s.pamh, n, name, x.Data) })
 }
@@ -215,9 +230,8 @@ func (h *Handle) Elevated() bool {
 }
 
 // SetElevated controls scrubbing. By default gopam removes the variables named
-// by Config.SensitiveEnv from the PAM environment after Authenticate, the
-// credential operations and ChangeAuthTok, since modules may leave passwords
-// there. A program running with effective user ID 0 may set elevated to keep
+// by Config.SensitiveEnv from the PAM environment after every operation,
+// since modules may leave passwords there. A program running with effective user ID 0 may set elevated to keep
 // them (for modules that read them again in EstablishCredentials); for anyone
 // else SetElevated(true) fails with an error matching os.ErrPermission
 // (syscall.EACCES).

@@ -26,12 +26,14 @@ func TestDemoScripted(t *testing.T) {
 		"gopam: successfully opened a session",
 		"gopam: session has successfully been closed.",
 		"    GOPAM_DEMO=1",
-		"    GOPAM_DEMO_PASSWORD=***",
 		"gopam demo: login complete",
 	} {
 		if !hasLine(o.stdout, line) {
 			t.Errorf("demo output lacks the line %q:\n%v", line, o)
 		}
+	}
+	if strings.Contains(o.stdout, "GOPAM_DEMO_PASSWORD") {
+		t.Errorf("the session's password variable was not scrubbed:\n%v", o)
 	}
 	if !strings.Contains(o.stdout, "Welcome to the gopam demo, ") {
 		t.Errorf("no welcome message:\n%v", o)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path"
 	"time"
 
 	"github.com/gopam/pam"
@@ -82,12 +81,7 @@ const mask = "***"
 // sensitive reports whether the PAM environment variable name may hold a
 // secret, by the patterns the pam package scrubs.
 func sensitive(name string) bool {
-	for _, p := range pam.DefaultSensitiveEnv {
-		if ok, _ := path.Match(p, name); ok {
-			return true
-		}
-	}
-	return false
+	return pam.MatchSensitive(nil, name)
 }
 
 // shownValue is value, or the mask when name is sensitive.

@@ -24,13 +24,6 @@ const (
 	OpChauthtok
 )
 
-// RunsAuthModules reports whether op runs the stack's auth or password
-// modules, the ones that may leave a secret in the PAM environment:
-// pam_setcred runs the auth modules again.
-func (op Op) RunsAuthModules() bool {
-	return op == OpAuthenticate || op == OpSetcred || op == OpChauthtok
-}
-
 // LeavesThreadState reports whether op's modules may change the state of the
 // calling thread for later calls (credentials, session contexts).
 func (op Op) LeavesThreadState() bool {
@@ -154,14 +147,10 @@ type cXAuth struct {
 	data    unsafe.Pointer
 }
 
-// SetXAuthData sets PAM_XAUTHDATA (Linux-PAM). name is NUL-terminated; libpam
-// copies name and data; the Go copies are the caller's.
+// SetXAuthData sets PAM_XAUTHDATA (Linux-PAM). name is NUL-terminated and
+// neither it nor data is empty (Linux-PAM never frees a zero-length copy);
+// libpam copies name and data; the Go copies are the caller's.
 func (l *Lib) SetXAuthData(h Handle, item int, name, data []byte) int {
-	if len(data) == 0 {
-		// Linux-PAM copies data with a memdup that fails for NULL, and
-		// clears the item when it does: point at a real, empty buffer.
-		data = make([]byte, 1)[:0:1]
-	}
 	x := cXAuth{namelen: int32(len(name) - 1), name: unsafe.Pointer(&name[0]), datalen: int32(len(data)),
 		data: unsafe.Pointer(unsafe.SliceData(data))}
 	r, _, _ := purego.SyscallN(l.setItem, uintptr(h), uintptr(item), uintptr(unsafe.Pointer(&x)))
@@ -259,6 +248,48 @@ func (l *Lib) Getenvlist(h Handle) (env []string, ok bool) {
 	}
 	l.freeWiped(arr, (n+1)*ptrSize)
 	return env, true
+}
+
+// ScrubEnv removes from the PAM environment every variable whose name
+// sensitive reports, and reports false if libpam could not list it. Names and
+// values are read in libpam's own copy (pam_getenvlist), never copied into Go
+// memory: sensitive sees the name as a slice of C memory, valid only during
+// its call, and the values (secrets, some of them) stay in C, where the copy
+// is wiped and freed. With setEmpty, where variables cannot be removed
+// (OpenPAM without pam_unsetenv), they are set empty instead.
+func (l *Lib) ScrubEnv(h Handle, sensitive func(name []byte) bool, setEmpty bool) bool {
+	r, _, _ := purego.SyscallN(l.getenvlist, uintptr(h))
+	arr := cptr(r)
+	if arr == nil {
+		return false
+	}
+	n := 0
+	for *(*unsafe.Pointer)(unsafe.Add(arr, n*ptrSize)) != nil {
+		n++
+	}
+	for i := range n {
+		sp := *(*unsafe.Pointer)(unsafe.Add(arr, i*ptrSize))
+		size := strlen(sp)
+		kv := unsafe.Slice((*byte)(sp), size+1)
+		eq := 0
+		for eq < size && kv[eq] != '=' {
+			eq++
+		}
+		if sensitive(kv[:eq]) {
+			// The copy is ours: cut it into the argument libpam needs,
+			// "NAME" to remove, "NAME=" to set empty.
+			if setEmpty && eq < size {
+				kv[eq+1] = 0
+				l.Putenv(h, kv)
+			} else {
+				kv[eq] = 0
+				l.Unsetenv(h, kv)
+			}
+		}
+		l.freeWiped(sp, size+1)
+	}
+	l.freeWiped(arr, (n+1)*ptrSize)
+	return true
 }
 
 const ptrSize = int(unsafe.Sizeof(uintptr(0)))
