@@ -68,8 +68,21 @@ type Config struct {
 	// failure, and gives up waiting when the operation's context ends.
 	BlockingFailDelay bool
 
-	// Threads chooses which OS threads run the handle's calls; the zero
-	// value means ThreadPerHandle.
+	// Slots is the pool of call slots the transaction's threads take (see
+	// Slots); nil means the process's, DefaultSlots.
+	Slots *Slots
+
+	// SlotWait bounds the wait for a free call slot, apart from the
+	// operation's context: 0 waits as long as the context allows, a
+	// positive duration at most that long, and NoSlotWait not at all. A
+	// transaction that gets no slot fails with an error matching
+	// ErrNoSlot, having done no PAM work for it: the signal for a server to
+	// answer "busy" (HTTP 503) at once rather than spend the request's
+	// deadline in a queue.
+	SlotWait time.Duration
+
+	// Threads chooses which OS threads run the handle's calls (see
+	// ThreadPolicy): ThreadDefault, the zero value, or ThreadPerHandle.
 	Threads ThreadPolicy
 
 	// ConfDir, when set, replaces /etc/pam.d: the stack is read from

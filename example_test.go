@@ -210,3 +210,29 @@ func ExampleStartDialog() {
 	// PAM_PROMPT_ECHO_OFF "STRESS Password: "
 	// done: true error: <nil>
 }
+
+// A server answers "busy" at once when PAM is overloaded, rather than spend
+// the request's deadline waiting: its pool of call slots lets a bounded
+// number of requests wait, and every other one gets ErrNoSlot.
+func ExampleSlots() {
+	confdir := exampleStack("myapp", "auth required pam_permit.so", "account required pam_permit.so")
+	logins := pam.NewSlots(2) // at most 2 threads in PAM for logins
+	logins.SetMaxWaiting(2)   // and 2 requests waiting, which get a slot in time
+	login := func(ctx context.Context, user string, password []byte) int {
+		err := pam.Run(ctx, pam.Config{Service: "myapp", ConfDir: confdir, User: user,
+			Conv: pam.Answers(password), Slots: logins, SlotWait: 50 * time.Millisecond},
+			func(ctx context.Context, h *pam.Handle) error { return h.Login(ctx, 0) })
+		switch {
+		case err == nil:
+			return 200
+		case errors.Is(err, pam.ErrNoSlot):
+			return 503 // with Retry-After
+		default:
+			return 401
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	fmt.Println(login(ctx, "alice", []byte("secret")), logins.InUse())
+	// Output: 200 0
+}

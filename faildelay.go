@@ -63,18 +63,8 @@ func (s *state) applyDelay(ctx context.Context, rc int, opErr *Error) error {
 		defer s.exitCallback()
 		return callDelay(ctx, s.delayFn, status, d)
 	}
-	if !s.dirtyTID {
-		// No thread may be held by a delay: a handle whose calls have left
-		// no state on its thread (only auth, account and password modules
-		// ran, and they restore what they change within a call) gives the
-		// thread back and continues on another.
-		if s.policy == threadRun {
-			defer s.rebind()
-			s.unbind()
-		} else {
-			s.detach()
-		}
-	}
+	resume := s.leaveForDelay()
+	defer resume()
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -337,7 +337,7 @@ func TestRunBadInput(t *testing.T) {
 	if err := pam.Run(context.Background(), pam.Config{Service: "a\x00b"}, fn); !errors.As(err, &in) || !errors.Is(err, pam.ErrNUL) {
 		t.Errorf("NUL in the service: got %v, want an InputError wrapping ErrNUL", err)
 	}
-	if err := pam.Run(context.Background(), pam.Config{Threads: pam.ThreadPerCall}, fn); !errors.As(err, &in) {
+	if err := pam.Run(context.Background(), pam.Config{Threads: pam.ThreadPerHandle}, fn); !errors.As(err, &in) {
 		t.Errorf("Threads set: got %v, want an InputError", err)
 	}
 	if err := pam.Run(context.Background(), pam.Config{}, nil); err == nil {
@@ -469,7 +469,7 @@ func TestRunGoexit(t *testing.T) {
 func TestCloseNotBlockedBySlotWait(t *testing.T) {
 	st := pamtest.New(t)
 	svc := st.Service("permit", "auth required pam_permit.so")
-	cfg := pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Threads: pam.ThreadPerCall}
+	cfg := pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Threads: pam.ThreadCaller}
 	for _, tc := range []struct {
 		name string
 		call func(*pam.Handle) error

@@ -28,16 +28,16 @@ import (
 const childEnv = "GOPAM_TEST_TERMINAL_CHILD"
 
 // threadsEnv names the environment variable that runs the suite under the
-// ThreadPerCall policy: GOPAM_TEST_THREADS=per-call.
+// strict ThreadPerHandle policy: GOPAM_TEST_THREADS=strict.
 const threadsEnv = "GOPAM_TEST_THREADS"
 
 func TestMain(m *testing.M) {
 	switch v := os.Getenv(threadsEnv); v {
-	case "", "per-handle":
-	case "per-call":
-		pam.SetDefaultThreads(pam.ThreadPerCall)
+	case "", "default":
+	case "strict":
+		pam.SetDefaultThreads(pam.ThreadPerHandle)
 	default:
-		fmt.Fprintf(os.Stderr, "%s=%q: want per-handle or per-call\n", threadsEnv, v)
+		fmt.Fprintf(os.Stderr, "%s=%q: want default or strict\n", threadsEnv, v)
 		os.Exit(2)
 	}
 	if dir := os.Getenv(childEnv); dir != "" {
@@ -47,8 +47,8 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// perCallSuite reports whether the suite runs under ThreadPerCall.
-func perCallSuite() bool { return os.Getenv(threadsEnv) == "per-call" }
+// strictSuite reports whether the suite runs under ThreadPerHandle.
+func strictSuite() bool { return os.Getenv(threadsEnv) == "strict" }
 
 // terminalModeEnv chooses what terminalChild does (see terminalChild).
 const terminalModeEnv = "GOPAM_TEST_TERMINAL_MODE"

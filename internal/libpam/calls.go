@@ -38,12 +38,14 @@ type StartMem struct {
 }
 
 // Start calls pam_start, or pam_start_confdir when confdir is not empty, with
-// gopam's conversation trampoline and appdata as its appdata_ptr. service,
+// gopam's conversation trampoline and appdata as its appdata_ptr; the module
+// cache looks for changed files before and for new modules after. service,
 // user and confdir must be NUL-terminated (CString); user may be nil for
 // "no user yet". libpam copies all of them and the pam_conv struct.
 func (l *Lib) Start(service, user, confdir []byte, appdata uintptr, m *StartMem) (Handle, int) {
 	m.conv = [2]uintptr{l.convTrampoline, appdata}
 	m.h = 0
+	cache.beforeStart()
 	var rc uintptr
 	if l.Impl == ImplOpenPAM && l.startConfdir == 0 { // openpam.go: confdir there
 		rc = l.startOpenPAM(service, user, confdir, m)
@@ -59,6 +61,9 @@ func (l *Lib) Start(service, user, confdir []byte, appdata uintptr, m *StartMem)
 	runtime.KeepAlive(user)
 	runtime.KeepAlive(confdir)
 	runtime.KeepAlive(m)
+	if rc == 0 {
+		cache.afterStart(l)
+	}
 	return m.h, int(int32(rc))
 }
 

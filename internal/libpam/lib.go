@@ -42,6 +42,7 @@ type Lib struct {
 
 	malloc, calloc, free uintptr
 	dladdr               uintptr
+	libc                 uintptr // the C library's handle
 
 	convTrampoline  uintptr
 	delayTrampoline uintptr
@@ -98,7 +99,7 @@ func load() (*Lib, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot load libpam: %w", err)
 	}
-	l := &Lib{Path: path}
+	l := &Lib{Path: path, libc: ch}
 	sym := func(h uintptr, name string) uintptr {
 		p, err := purego.Dlsym(h, name)
 		if err != nil {
@@ -143,6 +144,9 @@ func load() (*Lib, error) {
 	l.convTrampoline = purego.NewCallback(convTrampoline)
 	if l.Impl == ImplLinuxPAM {
 		l.delayTrampoline = purego.NewCallback(delayTrampoline)
+	}
+	if cacheWantedByEnv() {
+		l.SetModuleCache(true)
 	}
 	return l, nil
 }
