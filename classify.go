@@ -30,9 +30,10 @@ const (
 	// OutcomeAccount: the account may not be used now (ErrAcctExpired,
 	// ErrNewAuthTokReqd, ErrAuthTokExpired, ErrCredExpired, ErrPermDenied).
 	OutcomeAccount
-	// OutcomeTemporary: try again later (ErrTryAgain, ErrAuthInfoUnavail,
-	// ErrAuthTokLockBusy): a directory or token service was unreachable or
-	// busy.
+	// OutcomeTemporary: try again later (ErrNoSlot, ErrTryAgain,
+	// ErrAuthInfoUnavail, ErrAuthTokLockBusy): gopam had no call slot free,
+	// or a directory or token service was unreachable or busy. A server
+	// answers 503.
 	OutcomeTemporary
 	// OutcomeSystem: everything else: a stack that cannot be read or loaded,
 	// a module or conversation failure, a callback's panic, libpam missing
@@ -57,18 +58,21 @@ func (o Outcome) String() string {
 //  2. An error wrapping an *InputError is OutcomeInput.
 //  3. An error wrapping a PanicError (a callback's panic) is OutcomeSystem,
 //     whatever code the module then returned.
-//  4. An *Error whose fail delay was cut short by its context keeps the
-//     verdict of its Code (rule 6): the stack had decided before the
+//  4. An error matching ErrNoSlot is OutcomeTemporary, even when the wait
+//     for a slot ended with its context: nothing was asked of PAM, and the
+//     server was too busy to ask.
+//  5. An *Error whose fail delay was cut short by its context keeps the
+//     verdict of its Code (rule 7): the stack had decided before the
 //     context ended, so a wrong password stays OutcomeCredentials even
 //     though the error also matches context.DeadlineExceeded.
-//  5. An error matching context.Canceled, context.DeadlineExceeded,
+//  6. An error matching context.Canceled, context.DeadlineExceeded,
 //     ErrClosed, ErrIdleTimeout or ErrDialogCancelled is OutcomeCanceled:
 //     a call abandoned in C, a conversation that saw its context end (the
 //     module's code then reflects the missing answer, not the
 //     credentials), a handle closed by another goroutine.
-//  6. An error matching a Code is classified by the code, as the constants
+//  7. An error matching a Code is classified by the code, as the constants
 //     of Outcome list; other codes are OutcomeSystem.
-//  7. Anything else is OutcomeSystem.
+//  8. Anything else is OutcomeSystem.
 func Classify(err error) Outcome {
 	if err == nil {
 		return OutcomeOK
@@ -80,6 +84,9 @@ func Classify(err error) Outcome {
 	var p *PanicError
 	if errors.As(err, &p) {
 		return OutcomeSystem
+	}
+	if errors.Is(err, ErrNoSlot) {
+		return OutcomeTemporary
 	}
 	var e *Error
 	isErr := errors.As(err, &e)

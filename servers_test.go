@@ -305,6 +305,34 @@ func TestClassify(t *testing.T) {
 		t.Errorf("fail delay cut short: %v; want ErrAuth and DeadlineExceeded both", delayCut)
 	}
 
+	// No call slot: a pool of one held by a Run that waits for the test,
+	// and a context that had ended before the call.
+	pool := pam.NewSlots(1)
+	full := svc("pool", "auth required pam_permit.so", "account required pam_permit.so")
+	full.Slots = pool
+	held, release, holderDone := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		holderDone <- pam.Run(context.Background(), full, func(context.Context, *pam.Handle) error {
+			close(held)
+			<-release
+			return nil
+		})
+	}()
+	<-held
+	busy := full
+	busy.SlotWait = pam.NoSlotWait
+	noSlot := auth(busy)
+	close(release)
+	if err := <-holderDone; err != nil {
+		t.Errorf("the Run holding the pool's slot: %v", err)
+	}
+	ended, endNow := context.WithCancel(context.Background())
+	endNow()
+	endedBefore := pam.Run(ended, full, func(ctx context.Context, h *pam.Handle) error { return h.Login(ctx, 0) })
+	if !errors.Is(noSlot, pam.ErrNoSlot) || !errors.Is(endedBefore, pam.ErrNoSlot) {
+		t.Errorf("no slot: %v, %v; want ErrNoSlot both", noSlot, endedBefore)
+	}
+
 	closed, _ := pam.Start(svc("permit", "auth required pam_permit.so"))
 	closed.Close()
 	panicky := svc("panic", "auth required "+mod+" prompt=Password:")
@@ -340,6 +368,8 @@ func TestClassify(t *testing.T) {
 		{"call abandoned in C", abandoned(t, st), pam.OutcomeCanceled},
 		{"closed handle", closed.Authenticate(context.Background(), 0), pam.OutcomeCanceled},
 		{"dialog idle timeout", fmt.Errorf("login: %w", pam.ErrIdleTimeout), pam.OutcomeCanceled},
+		{"no call slot free", noSlot, pam.OutcomeTemporary},
+		{"no slot, context ended before the call", endedBefore, pam.OutcomeTemporary},
 		{"not supported", fmt.Errorf("x: %w", pam.ErrNotSupported), pam.OutcomeSystem},
 		{"plain error", errors.New("something else"), pam.OutcomeSystem},
 	}
