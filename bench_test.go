@@ -18,7 +18,7 @@ func BenchmarkPermit(b *testing.B) {
 	for _, p := range []struct {
 		name   string
 		policy pam.ThreadPolicy
-	}{{"per-handle", pam.ThreadPerHandle}, {"per-call", pam.ThreadPerCall}} {
+	}{{"default", pam.ThreadCaller}, {"strict", pam.ThreadPerHandle}} {
 		b.Run(p.name, func(b *testing.B) {
 			b.ReportAllocs()
 			cfg := pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: conv, Threads: p.policy}

@@ -18,12 +18,12 @@ import (
 // returns), so a slow machine makes the tests slower, never red.
 const promptly = time.Minute
 
-// waitingConv returns a pam_stress stack (its confdir and service) and a
+// waitingConv returns a one-prompt stack (its confdir and service) and a
 // conversation that waits for its context to end; waiting is closed when it
 // starts to wait.
 func waitingConv(t *testing.T) (dir, svc string, conv pam.Conversation, waiting <-chan struct{}) {
 	st := pamtest.New(t)
-	svc = st.Service("stress", "auth required pam_stress.so")
+	svc = st.Service("prompt", promptLine(t))
 	ch := make(chan struct{})
 	conv = pam.ConversationFunc(func(ctx context.Context, _ []pam.Message) ([]pam.Response, error) {
 		close(ch)
@@ -66,7 +66,7 @@ func cancelPromptly(t *testing.T, cancel context.CancelFunc, done <-chan error) 
 // context cannot hold the caller.
 func TestCancelIgnoredByConversation(t *testing.T) {
 	st := pamtest.New(t)
-	svc := st.Service("stress", "auth required pam_stress.so")
+	svc := st.Service("prompt", promptLine(t))
 	release := make(chan struct{})
 	waiting := make(chan struct{})
 	conv := pam.ConversationFunc(func(context.Context, []pam.Message) ([]pam.Response, error) {
@@ -101,6 +101,7 @@ func TestCancelIgnoredByConversation(t *testing.T) {
 // and checks that the transaction is ended once the module is done and that
 // nothing is left: goroutines, transactions, call slots, C memory.
 func TestCancelDuringModuleInC(t *testing.T) {
+	pamtest.LinuxPAMOnly(t, "module pam_exec")
 	st := pamtest.New(t)
 	g := newGate(t)
 	svc := st.Service("slow", "auth required "+testmodule.Build(t)+" "+g.Args())

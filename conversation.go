@@ -135,7 +135,11 @@ var ErrNoAnswer = errors.New("pam: no answer left for the prompt")
 
 // Answers returns a Conversation that answers prompts with the given answers
 // in order, one per prompt whatever its style, and ignores other messages. It
-// suits tests, scripts and servers that collected the answers beforehand. It
+// suits tests, scripts and servers that collected the answers beforehand and
+// know the stack's prompts. It never looks at a prompt's style: when a module
+// asks for the user name first, the first answer goes there, so a server that
+// holds a user name and a password uses UserPassword (or CheckPassword)
+// instead. It
 // keeps its own copies of the answers and hands each out once (gopam wipes it
 // once libpam has it); a prompt past the last answer fails with ErrNoAnswer.
 // Wipe erases the answers no prompt used. It is safe for concurrent use.

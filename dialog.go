@@ -102,6 +102,11 @@ func StartDialog(ctx context.Context, cfg Config, idle time.Duration, run func(c
 	if run == nil {
 		return nil, errors.New("pam: start dialog: run is nil")
 	}
+	// The dialog is a conversation of the program's own: the rule of
+	// Config.User applies as if cfg.Conv were set.
+	if _, err := startUser("start dialog", cfg, true); err != nil {
+		return nil, err
+	}
 	if idle <= 0 {
 		idle = time.Minute
 	}

@@ -34,8 +34,11 @@
 // through a Conversation, which receives all the messages of one call at once
 // and returns one Response per message. Answers travel as []byte and gopam
 // wipes its copies once libpam has them. MessageFunc handles one message at a
-// time; Answers replays answers known beforehand; TerminalConversation talks
-// to the user at a terminal and is the default.
+// time; UserPassword answers a password login by prompt style (CheckPassword
+// runs such a login in one call); Answers replays answers known beforehand,
+// in order; Lines reads them from a stream, one line each;
+// TerminalConversation talks to the user at a terminal and is the default.
+// A program that gives its own conversation names the user (Config.User).
 //
 // # Errors
 //
@@ -48,7 +51,9 @@
 //
 // An error returned by the conversation, a panic in a callback (as a
 // PanicError), a runtime.Goexit in a conversation (ErrGoexit) and the end of
-// the context are wrapped by the operation's error.
+// the context are wrapped by the operation's error. Classify maps any error
+// of the package to an Outcome (credentials, account, temporary, canceled,
+// ...), with a documented precedence.
 //
 // Error texts are safe to log. User names, service names, prompts, module
 // messages and environment names come from users and modules, so every
@@ -63,17 +68,39 @@
 //
 // # Threads, contexts and fail delays
 //
-// All calls of one Handle run on one OS thread locked for the handle's life
-// (by default; see ThreadPolicy), and a Conversation of the program's own
-// runs beside it, on a goroutine of its own (see Conversation); the Handle's
-// methods may be called from any goroutine and are serialised. Under Run
-// that thread is the one of Run's function, whose goroutine owns the handle.
+// Where each PAM call runs is decided in one place, by the policy
+// (Config.Threads) and the call's context:
+//
+//	policy           context            Start, Authenticate, AcctMgmt,     setcred and session calls,
+//	                                    ChangeAuthTok, items, Close        and every call after the first
+//	---------------  -----------------  ---------------------------------  ------------------------------
+//	ThreadDefault    cannot end         the caller's thread, locked        one dedicated thread, retired
+//	                 (Background)       for the call: no hand-off          after the transaction
+//	ThreadDefault    can end            a new goroutine's thread, which    the same dedicated thread
+//	                                    the caller can abandon (Start
+//	                                    and Close: the caller's thread)
+//	ThreadPerHandle  any                one dedicated thread for the handle's life (reused by later
+//	                                    handles unless a setcred or session call ran on it)
+//	(Run)            any                the thread of Run's function, locked for the transaction
+//
+// By default a call whose context cannot end runs on the
+// caller's own thread, locked for the call, with no hand-off; one whose
+// context can end runs on a goroutine the caller can abandon; from the first
+// credential or session call on, every call of the handle runs on one
+// dedicated thread, which ends with the transaction. ThreadPerHandle, the
+// strict mode, runs every call of a handle on one thread whichever goroutine
+// calls. Under Run every call runs on the thread of Run's function, whose
+// goroutine owns the handle. A Conversation of the program's own runs beside
+// the call, on a goroutine of its own (see Conversation); the Handle's
+// methods may be called from any goroutine and are serialised.
 // Each operation takes a context: it reaches the
 // conversation, and when it ends while a module is blocked in C the call
 // returns at once and the handle is ended when C returns. After a failed
 // Authenticate the fail delay (pam_fail_delay) is waited for in Go, not in a
 // C thread, unless Config.BlockingFailDelay is set; Config.Delay hands it to
-// the application instead.
+// the application instead. Call slots (Slots, SetMaxInFlight) bound the OS
+// threads doing PAM work; a caller that gets none fails with ErrNoSlot, at
+// once if Config.SlotWait says so, which a server answers with "busy".
 //
 // The fail delay slows each client down; it does not bound how many
 // attempts run at once. Because no thread waits, an attacker who opens many
@@ -84,9 +111,17 @@
 // window, Config.Delay to refuse a client's next attempt until its delay is
 // over), a bound on logins in progress (SetMaxInFlight, a semaphore), and
 // pam_faillock (or pam_tally2) in the stack to lock accounts after repeated
-// failures whatever the source. SetMaxInFlight bounds the OS threads doing PAM
-// work. Config.Threads can trade the thread-per-handle guarantee for speed
-// (ThreadPerCall).
+// failures whatever the source.
+//
+// # The module cache
+//
+// libpam loads a stack's modules at every start and unloads them at every
+// end; gopam keeps the modules libpam loaded (see SetModuleCache), which
+// makes a short transaction several times faster than libpam alone. Module
+// static state then lives as long as the process, as it already does
+// whenever two transactions overlap; a module whose file changes on disk is
+// released, so the next transaction after the last one using it loads the
+// new file.
 //
 // # Secrets in the environment
 //

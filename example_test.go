@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/gopam/pam"
-	"github.com/gopam/pam/pamtest"
 )
 
 // exampleStack writes a private service file, with absolute module paths, and
@@ -22,7 +21,7 @@ func exampleStack(service string, lines ...string) string {
 	if err != nil {
 		log.Fatal(err)
 	}
-	mods, err := pamtest.ModuleDir()
+	mods, err := pam.ModuleDir()
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -52,6 +51,41 @@ func ExampleRun() {
 	})
 	fmt.Println("login:", err)
 	// Output: login: <nil>
+}
+
+// A server that holds a user name and a password checks them in one call:
+// CheckPassword runs Authenticate and AcctMgmt, answering by prompt style,
+// and Classify says what the error means for the response.
+func ExampleCheckPassword() {
+	confdir := exampleStack("web",
+		"auth required pam_permit.so",
+		"account requisite pam_debug.so acct=acct_expired",
+		"account required pam_permit.so")
+	defer os.RemoveAll(confdir)
+
+	cfg := pam.Config{Service: "web", ConfDir: confdir, RHost: "192.0.2.7"}
+	for _, user := range []string{"alice", ""} {
+		err := pam.CheckPassword(context.Background(), cfg, user, []byte("the password"))
+		fmt.Printf("%q: %v\n", user, pam.Classify(err))
+	}
+	// Output:
+	// "alice": account
+	// "": input
+}
+
+// Lines answers prompts from a stream, one line each, as a script feeds
+// them; echo-off answers are never written back.
+func ExampleLines() {
+	conv := pam.Lines(strings.NewReader("alice\nthe password\n"), os.Stdout)
+	_, err := conv.Converse(context.Background(), []pam.Message{
+		{Style: pam.PromptEchoOn, Text: "login: "},
+		{Style: pam.PromptEchoOff, Text: "Password:"},
+	})
+	fmt.Println(err)
+	// Output:
+	// login: alice
+	// Password:
+	// <nil>
 }
 
 // A login checks the password (Authenticate) and then that the account may
@@ -175,4 +209,30 @@ func ExampleStartDialog() {
 	// Output:
 	// PAM_PROMPT_ECHO_OFF "STRESS Password: "
 	// done: true error: <nil>
+}
+
+// A server answers "busy" at once when PAM is overloaded, rather than spend
+// the request's deadline waiting: its pool of call slots lets a bounded
+// number of requests wait, and every other one gets ErrNoSlot.
+func ExampleSlots() {
+	confdir := exampleStack("myapp", "auth required pam_permit.so", "account required pam_permit.so")
+	logins := pam.NewSlots(2) // at most 2 threads in PAM for logins
+	logins.SetMaxWaiting(2)   // and 2 requests waiting, which get a slot in time
+	login := func(ctx context.Context, user string, password []byte) int {
+		err := pam.Run(ctx, pam.Config{Service: "myapp", ConfDir: confdir, User: user,
+			Conv: pam.Answers(password), Slots: logins, SlotWait: 50 * time.Millisecond},
+			func(ctx context.Context, h *pam.Handle) error { return h.Login(ctx, 0) })
+		switch {
+		case err == nil:
+			return 200
+		case errors.Is(err, pam.ErrNoSlot):
+			return 503 // with Retry-After
+		default:
+			return 401
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	fmt.Println(login(ctx, "alice", []byte("secret")), logins.InUse())
+	// Output: 200 0
 }

@@ -22,7 +22,7 @@ func CallsInFlight() int { return inFlight() }
 func ThreadsHeld() int { return int(held.Load()) }
 
 // SetDefaultThreads sets the policy of Configs that name none, so that the
-// suite can run under each policy (GOPAM_TEST_THREADS=per-call).
+// suite can run under the strict policy too (GOPAM_TEST_THREADS=strict).
 func SetDefaultThreads(p ThreadPolicy) { defaultThreads = p }
 
 // FailDelayChosen returns the fail delay libpam chose at the end of h's last
@@ -30,4 +30,39 @@ func SetDefaultThreads(p ThreadPolicy) { defaultThreads = p }
 // Call it on the goroutine that made that call, after it returned.
 func FailDelayChosen(h *Handle) time.Duration {
 	return time.Duration(h.s.delayUsec) * time.Microsecond
+}
+
+// ThreadCaller is ThreadDefault's placement (the caller's thread until the
+// first credential or session call) whatever SetDefaultThreads said.
+const ThreadCaller = threadCaller
+
+// CachedModules lists the module objects the cache holds, oldest first.
+func CachedModules() []string { return libpam.CachedModules() }
+
+// SetModuleCacheLimit changes the cache's bound (n < 1: the default).
+func SetModuleCacheLimit(n int) { libpam.SetModuleCacheLimit(n) }
+
+// LoaderCounts returns the loader's counts of objects added and removed.
+func LoaderCounts() (adds, subs uint64, ok bool) {
+	l, err := libpam.Load()
+	if err != nil {
+		return 0, 0, false
+	}
+	return l.LoaderCounts()
+}
+
+// TraceSlots makes p account its slot-time in use (SlotTrace reads it).
+func TraceSlots(p *Slots) {
+	p.mu.Lock()
+	p.trace, p.lastUsedChange = true, time.Now()
+	p.mu.Unlock()
+}
+
+// SlotTrace returns the slot-time p's slots were in use and how many times a
+// slot was granted, since TraceSlots.
+func SlotTrace(p *Slots) (busy time.Duration, grants int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.add(0)
+	return p.busy, p.grants
 }

@@ -36,7 +36,7 @@ func (s *state) Delay(status int, usec uint32) {
 // applyDelay carries out the fail delay recorded during the last operation,
 // on the caller's goroutine now that the PAM call has returned: it hands it to
 // Config.Delay, or waits for it on failure until ctx ends. It returns the
-// context's cause if the wait was cut short.
+// context's cause, as a *delayCutShort, if the wait was cut short.
 func (s *state) applyDelay(ctx context.Context, rc int, opErr *Error) error {
 	if !s.delayed {
 		return nil
@@ -63,25 +63,15 @@ func (s *state) applyDelay(ctx context.Context, rc int, opErr *Error) error {
 		defer s.exitCallback()
 		return callDelay(ctx, s.delayFn, status, d)
 	}
-	if !s.dirtyTID {
-		// No thread may be held by a delay: a handle whose calls have left
-		// no state on its thread (only auth, account and password modules
-		// ran, and they restore what they change within a call) gives the
-		// thread back and continues on another.
-		if s.policy == threadRun {
-			defer s.rebind()
-			s.unbind()
-		} else {
-			s.detach()
-		}
-	}
+	resume := s.leaveForDelay()
+	defer resume()
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
 		return nil
 	case <-ctx.Done():
-		return context.Cause(ctx)
+		return &delayCutShort{cause: context.Cause(ctx)}
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 
 // delayStack fails authentication after asking for a fail delay of d.
 func delayStack(t *testing.T, d time.Duration) (*pamtest.Stack, string) {
+	pamtest.LinuxPAMOnly(t, "module pam_faildelay and the fail delay")
 	st := pamtest.New(t)
 	svc := st.Service("delay",
 		"auth optional pam_faildelay.so delay="+itoa(int(d.Microseconds())),
@@ -74,6 +75,7 @@ func TestFailDelayCallbackReplacesSleep(t *testing.T) {
 }
 
 func TestFailDelayCallbackOnSuccess(t *testing.T) {
+	pamtest.LinuxPAMOnly(t, "the fail delay (Config.Delay)")
 	st := pamtest.New(t)
 	svc := st.Service("ok", "auth required pam_permit.so")
 	var calls []delayCall
@@ -139,15 +141,23 @@ func TestFailDelayWaitHonoursContext(t *testing.T) {
 }
 
 func TestExtensions(t *testing.T) {
-	requireLinuxPAM(t)
 	ext := pam.Extensions()
-	for _, want := range []string{pam.ExtFailDelay, pam.ExtConfDir, pam.ExtUnsetenv, pam.ExtBinaryPrompt} {
-		if !slices.Contains(ext, want) || !pam.HasExtension(want) {
-			t.Errorf("Extensions() = %v lacks %q", ext, want)
-		}
+	want, ok := map[string][]string{
+		"Linux-PAM": {pam.ExtBinaryPrompt, pam.ExtConfDir, pam.ExtConvAgain, pam.ExtFailDelay, pam.ExtUnsetenv, pam.ExtXAuthData},
+		// OpenPAM 20190224: ConfDir through the path form of the service
+		// name, pam_setenv, and nothing else.
+		"OpenPAM": {pam.ExtConfDir, pam.ExtSetenv},
+	}[pam.Implementation()]
+	if !ok {
+		t.Fatalf("unexpected implementation %q", pam.Implementation())
 	}
-	if pam.HasExtension(pam.ExtSetenv) {
-		t.Errorf("Linux-PAM has no pam_setenv, but Extensions() = %v", ext)
+	if !slices.Equal(ext, want) {
+		t.Errorf("Extensions() on %s = %v, want %v", pam.Implementation(), ext, want)
+	}
+	for _, e := range want {
+		if !pam.HasExtension(e) {
+			t.Errorf("HasExtension(%q) is false", e)
+		}
 	}
 }
 

@@ -35,8 +35,8 @@ var goexitPaths = []struct {
 }{
 	{"per-handle/background", pam.ThreadPerHandle, false, false},
 	{"per-handle/cancellable", pam.ThreadPerHandle, false, true},
-	{"per-call/background", pam.ThreadPerCall, false, false},
-	{"per-call/cancellable", pam.ThreadPerCall, false, true},
+	{"default/background", pam.ThreadCaller, false, false},
+	{"default/cancellable", pam.ThreadCaller, false, true},
 	{"run/background", pam.ThreadDefault, true, false},
 	{"run/cancellable", pam.ThreadDefault, true, true},
 }
@@ -140,11 +140,11 @@ func TestRegressGoexitSlots(t *testing.T) {
 	for range 2 {
 		goexitOnce(t, cfg, pam.ThreadDefault, false, true)
 	}
-	// A Start that must wait for a slot fails at once: no clock decides.
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
+	// A Start that would have to wait for a slot fails at once: no clock
+	// decides.
 	for range 2 {
-		h, err := pam.StartContext(ctx, pam.Config{Service: cfg.Service, User: "bob", ConfDir: cfg.ConfDir, Conv: pam.Answers([]byte("x"))})
+		h, err := pam.Start(pam.Config{Service: cfg.Service, User: "bob", ConfDir: cfg.ConfDir, Conv: pam.Answers([]byte("x")),
+			SlotWait: pam.NoSlotWait})
 		if err != nil {
 			t.Fatalf("start after two Goexit conversations: %v (call slots held: %d)", err, pam.CallsInFlight())
 		}

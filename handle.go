@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os/user"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -15,15 +14,18 @@ import (
 
 // Handle is one PAM transaction, from Start to Close.
 //
-// Under the default ThreadPerHandle policy, all PAM calls of a handle run on
-// one OS thread that is locked for the handle's life, whichever goroutine
-// calls the methods (a Conversation of the program's own runs beside it: see
-// Conversation). One exception keeps threads free under attack: while a
-// failed Authenticate or ChangeAuthTok waits out its fail delay in Go, a
-// handle that has run no credential or session call yet gives its thread
-// back and goes on with another (auth, account and password modules keep no
-// thread state between calls). Config.Threads chooses another policy. A
-// Handle is safe for concurrent use: its calls are serialised. (The handle Run passes to its function is the
+// By default each call runs on a thread locked for the call: the caller's own
+// when its context cannot end, else a goroutine's the caller can abandon;
+// from the handle's first credential or session call on, every call runs on
+// one dedicated thread, retired with the transaction (see ThreadPolicy for
+// the table, and ThreadPerHandle for the strict mode: one thread for the
+// handle's life, whichever goroutine calls). A Conversation of the program's
+// own runs beside the call's thread (see Conversation). No thread is held by
+// a fail delay: while a failed Authenticate or ChangeAuthTok waits it out in
+// Go, a strict handle that has run no credential or session call yet gives
+// its thread back and goes on with another (auth, account and password
+// modules keep no thread state between calls). A Handle is safe for
+// concurrent use: its calls are serialised. (The handle Run passes to its function is the
 // exception: it belongs to the function's goroutine.)
 //
 // Close ends the transaction; a handle that is dropped without Close is ended
@@ -51,27 +53,33 @@ type state struct {
 
 	// mu serialises operations; everything below is guarded by it, or
 	// written by the transaction's thread while the holder of mu waits.
-	mu         sync.Mutex
-	policy     ThreadPolicy
-	w          *worker // the dedicated worker, while the handle has one
-	owner      int64   // threadRun: the thread of Run's function; 0 if unknown, -1 during a fail delay
-	noSlot     bool    // threadRun: the slot was given back and not yet retaken
-	pamh       libpam.Handle
-	closed     error // nil while open; ErrClosed or a wrapped cause after
-	last       int   // native status of the last operation, for pam_end
-	dirtyTID   bool  // the thread ran credential or session operations
+	mu sync.Mutex
+
+	txnConfig // what Config said, fixed when the transaction begins
+	placement // where the calls run (placement.go)
+	callState // the call in flight
+
+	pamh     libpam.Handle
+	closed   error // nil while open; ErrClosed or a wrapped cause after
+	last     int   // native status of the last operation, for pam_end
+	elevated atomic.Bool
+	startMem libpam.StartMem
+	args     *startArgs // newState's arguments for beginCall
+}
+
+// txnConfig is the configuration of a transaction, from its Config.
+type txnConfig struct {
 	service    string
 	user       string
 	conv       Conversation
 	delayFn    DelayFunc
 	blockDelay bool
-	elevated   atomic.Bool
 	sensitive  []string
+}
 
-	startMem libpam.StartMem
-	args     *startArgs // newState's arguments for beginCall
-
-	// per operation, written on the transaction's thread
+// callState belongs to the call in flight: written by its caller before the
+// call, and by the transaction's thread during it.
+type callState struct {
 	cur       curOp  // the operation to run
 	opRC      int    // the call's native status
 	opErr     *Error // the call's error, if it failed
@@ -92,9 +100,10 @@ func Start(cfg Config) (*Handle, error) {
 }
 
 // StartContext is Start with a context that bounds the wait for a free
-// PAM call slot (see SetMaxInFlight).
+// PAM call slot (see Slots and Config.SlotWait; without one the error matches
+// ErrNoSlot).
 func StartContext(ctx context.Context, cfg Config) (*Handle, error) {
-	if cfg.Threads == threadRun {
+	if cfg.Threads != ThreadDefault && cfg.Threads != ThreadPerHandle && cfg.Threads != threadCaller {
 		return nil, &InputError{Op: "start", Field: "threads", Err: fmt.Errorf("unknown policy %d", cfg.Threads)}
 	}
 	s, err := newState(ctx, cfg)
@@ -116,9 +125,17 @@ func newState(ctx context.Context, cfg Config) (*state, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &state{lib: l, conv: cfg.Conv, delayFn: cfg.Delay, blockDelay: cfg.BlockingFailDelay, policy: cfg.Threads}
-	if s.policy == ThreadDefault {
+	s := &state{lib: l, txnConfig: txnConfig{conv: cfg.Conv, delayFn: cfg.Delay, blockDelay: cfg.BlockingFailDelay},
+		placement: placement{policy: cfg.Threads, slotWait: cfg.SlotWait}}
+	s.hold.p = cfg.Slots
+	if s.hold.p == nil {
+		s.hold.p = &defaultSlots
+	}
+	switch s.policy {
+	case ThreadDefault:
 		s.policy = defaultThreads
+	case threadCaller:
+		s.policy = ThreadDefault
 	}
 	s.service = cfg.Service
 	if s.service == "" {
@@ -134,15 +151,8 @@ func newState(ctx context.Context, cfg Config) (*state, error) {
 		s.conv = TerminalConversation{}
 	}
 	var userC []byte
-	if !cfg.AskUser {
-		s.user = cfg.User
-		if s.user == "" {
-			u, err := user.Current()
-			if err != nil {
-				return nil, errorf("start: finding the current user: %w", err)
-			}
-			s.user = u.Username
-		}
+	if s.user, err = startUser("start", cfg, false); err != nil {
+		return nil, err
 	}
 	serviceC, err := libpam.CString(s.service)
 	if err != nil {
@@ -156,9 +166,12 @@ func newState(ctx context.Context, cfg Config) (*state, error) {
 	var confC []byte
 	if cfg.ConfDir != "" {
 		if !l.Has(libpam.FeatureConfDir) {
-			return nil, notSupported("Config.ConfDir needs pam_start_confdir (Linux-PAM 1.4 or later)")
+			return nil, notSupported("Config.ConfDir needs pam_start_confdir (Linux-PAM 1.4 or later) or OpenPAM")
 		}
 		if confC, err = libpam.CString(cfg.ConfDir); err != nil {
+			return nil, &InputError{Op: "start", Field: "confdir", Err: err}
+		}
+		if err = l.CheckConfDir(cfg.ConfDir, s.service); err != nil {
 			return nil, &InputError{Op: "start", Field: "confdir", Err: err}
 		}
 	}
@@ -176,30 +189,14 @@ func newState(ctx context.Context, cfg Config) (*state, error) {
 	}
 
 	s.id = libpam.Register(s)
-	s.args = &startArgs{service: serviceC, user: userC, confdir: confC, items: itemC}
+	s.args = &startArgs{service: serviceC, user: userC, confdir: confC, items: itemC, confDir: cfg.ConfDir}
 	// ctx bounds the wait for a call slot, but pam_start itself, which reads
 	// files and loads modules, is never abandoned.
-	switch s.policy {
-	case ThreadPerCall:
-		err = s.exec(ctx, true, s.beginCall)
-	case threadRun:
-		// runOwned holds the slot. The thread is locked only now, so that
-		// nothing above can keep it waiting while locked.
-		yieldIfDue()
-		runtime.LockOSThread()
-		s.owner, _ = threadID()
-		s.beginCall()
-		if s.opErr != nil {
-			runtime.UnlockOSThread()
-		}
-	default:
-		if err = s.attach(ctx); err == nil {
-			err = s.exec(context.Background(), true, s.beginCall)
-		}
-	}
+	err = s.exec(ctx, callStart, s.beginCall)
 	s.args = nil
 	if err != nil {
 		libpam.Unregister(s.id)
+		s.hold.release()
 		return nil, errorf("start: %w", err)
 	}
 	if e := s.opErr; e != nil {
@@ -223,6 +220,7 @@ var startItems = [...]startItem{{libpam.ItemTTY, "tty"}, {libpam.ItemRHost, "rho
 type startArgs struct {
 	service, user, confdir []byte
 	items                  [len(startItems)][]byte
+	confDir                string // Config.ConfDir, to name the files of a stack that cannot be read
 }
 
 // beginCall starts the transaction on its thread; a failure leaves the
@@ -231,7 +229,11 @@ func (s *state) beginCall() {
 	a := s.args
 	rc, op := s.begin(a.service, a.user, a.confdir, &a.items)
 	if rc != 0 {
-		s.opErr = s.newError(op, rc, nil)
+		var cause error
+		if op == "start" {
+			cause = unreadableStack(a.confDir, s.service)
+		}
+		s.opErr = s.newError(op, rc, cause)
 		if s.pamh != 0 {
 			s.lib.End(s.pamh, rc)
 		}
@@ -268,6 +270,7 @@ func (s *state) begin(service, user, confdir []byte, values *[len(startItems)][]
 func (s *state) release() {
 	libpam.Unregister(s.id)
 	s.detach()
+	s.hold.release()
 }
 
 // lock takes s.mu for a method of the handle and returns the error that
@@ -327,7 +330,10 @@ func (s *state) do(f func()) error {
 		return err
 	}
 	defer s.mu.Unlock()
-	return s.exec(context.Background(), true, f)
+	if err := s.checkOwner(); err != nil {
+		return err
+	}
+	return s.exec(context.Background(), callOp, f)
 }
 
 // curOp is the operation that runOp runs.
@@ -384,16 +390,15 @@ func (s *state) operation(ctx context.Context, op libpam.Op, name string, flags 
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	if s.policy == threadRun && !s.onOwner() {
-		return ErrNotOwner
+	if err := s.checkOwner(); err != nil {
+		return err
 	}
-	// A call whose context can never end need not be abandonable.
-	inline := ctx.Done() == nil
 	if op.LeavesThreadState() {
 		s.dirtyTID = true
 	}
+	at := s.place(callOp, ctx.Done() != nil)
 	s.convErr, s.delayed = nil, false
-	if s.runsInline(inline) {
+	if at.lazy() {
 		// Nothing can abandon the call: its context becomes cancellable
 		// only if a conversation or a delay asks for it.
 		s.opCtx, s.opLazy, s.opDone = ctx, true, nil
@@ -405,13 +410,7 @@ func (s *state) operation(ctx context.Context, op libpam.Op, name string, flags 
 		s.opCtx, s.opLazy = ctx, false
 	}
 	s.cur = curOp{op: op, native: s.lib.NativeFlags(opFlags(op, flags)), name: name}
-	var err error
-	if s.policy == threadRun {
-		err = s.execOwned(ctx, true, s.runOp)
-	} else {
-		err = s.exec(ctx, inline, s.runOp)
-	}
-	if err != nil {
+	if err := s.execAt(at, callOp, ctx, s.runOp); err != nil {
 		// An abandoned call still runs on the transaction's thread, which
 		// owns opCtx and convErr now.
 		return errorf("%s %s via %s: %w", name, esc.Name(s.user), esc.Name(s.service), err)
@@ -592,11 +591,7 @@ func (s *state) closeAs(cancel, owner bool) error {
 	}
 	s.closed = ErrClosed
 	s.opErr = nil
-	if s.policy == threadRun {
-		s.end() // owner: this is the handle's thread
-	} else {
-		s.endCall(s.end)
-	}
+	s.exec(context.Background(), callEnd, s.end) // for Run: the owner's thread, this one
 	s.pamh = 0
 	s.release()
 	if e := s.opErr; e != nil {

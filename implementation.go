@@ -32,7 +32,7 @@ const (
 	ExtFailDelay    = string(libpam.FeatureFailDelay)    // pam_fail_delay and the PAM_FAIL_DELAY item (Linux-PAM)
 	ExtUnsetenv     = string(libpam.FeatureUnsetenv)     // variables can be removed from the PAM environment
 	ExtSetenv       = string(libpam.FeatureSetenv)       // pam_setenv (OpenPAM)
-	ExtConfDir      = string(libpam.FeatureConfDir)      // Config.ConfDir, through pam_start_confdir (Linux-PAM 1.4+)
+	ExtConfDir      = string(libpam.FeatureConfDir)      // Config.ConfDir: pam_start_confdir (Linux-PAM 1.4+) or OpenPAM's path form of the service name
 	ExtBinaryPrompt = string(libpam.FeatureBinaryPrompt) // the BinaryPrompt message style (Linux-PAM)
 	ExtXAuthData    = string(libpam.FeatureXAuthData)    // the XDisplay, XAuthData and AuthTokType items (Linux-PAM)
 	ExtConvAgain    = string(libpam.FeatureConvAgain)    // ErrConvAgain and ErrIncomplete (Linux-PAM)

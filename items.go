@@ -64,7 +64,13 @@ func (s *state) stringItem(it Item) (int, error) {
 	if _, ok := itemNames[it]; !ok {
 		return 0, &InputError{Op: "item", Field: "item", Err: fmt.Errorf("%d is not a string item", int(it))}
 	}
-	return s.nativeItem(libpam.Item(it), it.String())
+	n, err := s.nativeItem(libpam.Item(it), it.String())
+	if err == nil && it == ItemRepository {
+		// OpenPAM's PAM_REPOSITORY is a struct pam_repository: read or set
+		// as a string, libpam would copy the struct's size from it.
+		return 0, &InputError{Op: "item", Field: "item", Err: errors.New("PAM_REPOSITORY is a structure, not a string item")}
+	}
+	return n, err
 }
 
 // Item returns the value of a string item; an item that was never set gives

@@ -13,6 +13,7 @@ import (
 // (single messages, batches, binary prompts) and environment listings, and
 // checks that neither the C heap nor the Go heap grew by 1 MiB.
 func TestNoLeaks(t *testing.T) {
+	pamtest.LinuxPAMOnly(t, "modules pam_stress, pam_echo and pam_env and binary prompts")
 	n := 50000
 	if raceEnabled {
 		n = 5000

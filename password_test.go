@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/gopam/pam"
+	"github.com/gopam/pam/internal/testmodule"
 	"github.com/gopam/pam/pamtest"
 )
 
@@ -17,6 +18,7 @@ func login(t *testing.T, st *pamtest.Stack, svc, user, password string) error {
 }
 
 func TestUserDBPasswords(t *testing.T) {
+	pamtest.LinuxPAMOnly(t, "module pam_userdb")
 	st := pamtest.New(t)
 	db := st.UserDB("users", map[string]string{"alice": "wonderland", "bob": "builder"})
 	svc := st.Service("userdb",
@@ -41,6 +43,7 @@ func TestUserDBPasswords(t *testing.T) {
 // user, a conversation that always answers "password", and authenticate
 // failing with PAM_USER_UNKNOWN, twice.
 func TestSeedExample(t *testing.T) {
+	pamtest.LinuxPAMOnly(t, "module pam_userdb")
 	st := pamtest.New(t)
 	db := st.UserDB("users", map[string]string{"alice": "wonderland"})
 	svc := st.Service("seed", "auth required pam_userdb.so crypt=none db="+db)
@@ -64,6 +67,7 @@ func TestSeedExample(t *testing.T) {
 }
 
 func TestExecCheckerPasswords(t *testing.T) {
+	pamtest.LinuxPAMOnly(t, "module pam_exec and Linux-PAM's [success=1 default=ignore] control")
 	st := pamtest.New(t)
 	check := st.Script("check.sh", `read -r pw || true
 [ "$PAM_USER" = alice ] && [ "$pw" = "s3cret pass" ]
@@ -90,7 +94,7 @@ func TestLoginNeedsAcctMgmt(t *testing.T) {
 	st := pamtest.New(t)
 	svc := st.Service("expired",
 		"auth required pam_permit.so",
-		"account requisite pam_debug.so acct=acct_expired",
+		"account requisite "+testmodule.Build(t)+" ret=acct_expired",
 		"account required pam_permit.so")
 	h := startCfg(t, pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: pam.Answers()})
 	if err := h.Authenticate(context.Background(), 0); err != nil {

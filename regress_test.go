@@ -53,7 +53,7 @@ func TestRegressAbandonedConvCtx(t *testing.T) {
 // unreachable while its last method runs must not cancel that method.
 func TestRegressCleanupDuringOp(t *testing.T) {
 	st := pamtest.New(t)
-	svc := st.Service("stress", "auth required pam_stress.so")
+	svc := st.Service("prompt", promptLine(t))
 	seen := make(chan error, 1)
 	conv := pam.ConversationFunc(func(ctx context.Context, msgs []pam.Message) ([]pam.Response, error) {
 		for range 20 {
@@ -90,7 +90,7 @@ func TestRegressCleanupDuringOp(t *testing.T) {
 // the batch it handed out before.
 func TestRegressDialogCancelStaleStep(t *testing.T) {
 	st := pamtest.New(t)
-	svc := st.Service("stress", "auth required pam_stress.so")
+	svc := st.Service("prompt", promptLine(t))
 	d, err := pam.StartDialog(context.Background(), pam.Config{Service: svc, User: "alice", ConfDir: st.Dir()}, 10*time.Second,
 		func(ctx context.Context, h *pam.Handle) error { return h.Authenticate(ctx, 0) })
 	if err != nil {
@@ -174,7 +174,7 @@ func TestRegressSetMaxInFlightRaise(t *testing.T) {
 	old := pam.MaxInFlight()
 	defer pam.SetMaxInFlight(old)
 	st := pamtest.New(t)
-	svc := st.Service("stress", "auth required pam_stress.so")
+	svc := st.Service("prompt", promptLine(t))
 	pam.SetMaxInFlight(1)
 	release := make(chan struct{})
 	waiting := make(chan struct{})
@@ -209,7 +209,7 @@ func TestRegressSetMaxInFlightRaise(t *testing.T) {
 // it cancels, instead of letting it run to its end.
 func TestRegressCloseVsQueuedOp(t *testing.T) {
 	st := pamtest.New(t)
-	svc := st.Service("stress", "auth required pam_stress.so")
+	svc := st.Service("prompt", promptLine(t))
 	entered := make(chan struct{}, 2)
 	conv := pam.ConversationFunc(func(ctx context.Context, msgs []pam.Message) ([]pam.Response, error) {
 		entered <- struct{}{}
@@ -278,9 +278,8 @@ func TestRegressAbandonErrClosed(t *testing.T) {
 // TestRegressReentrantCall: a conversation that calls back into its own
 // handle gets ErrReentrant instead of deadlocking.
 func TestRegressReentrantCall(t *testing.T) {
-	requireLinuxPAM(t)
 	st := pamtest.New(t)
-	svc := st.Service("stress", "auth required pam_stress.so")
+	svc := st.Service("prompt", promptLine(t))
 	var h *pam.Handle
 	var inner []error
 	conv := pam.ConversationFunc(func(ctx context.Context, msgs []pam.Message) ([]pam.Response, error) {
@@ -310,9 +309,8 @@ func TestRegressReentrantCall(t *testing.T) {
 // (from inside the conversation) must not cancel the runtime cleanup, which
 // ends the transaction of a handle that is then dropped.
 func TestRegressReentrantCloseKeepsCleanup(t *testing.T) {
-	requireLinuxPAM(t)
 	st := pamtest.New(t)
-	svc := st.Service("stress", "auth required pam_stress.so")
+	svc := st.Service("prompt", promptLine(t))
 	live := pam.LiveTransactions()
 	func() {
 		// The conversation reaches the handle weakly: the state it belongs

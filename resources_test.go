@@ -67,7 +67,7 @@ func osThreads(t *testing.T) int {
 }
 
 // TestResourcesFlat runs 100,000 transactions (10,000 under the race
-// detector, under the ThreadPerCall pass of the test command, or with
+// detector, under the strict pass of the test command, or with
 // -short), four at a time, of five kinds: failed logins waiting
 // out a fail delay, sessions, environment listings, calls cancelled during
 // their conversation, and dialogs abandoned by their idle timeout. Then it
@@ -77,7 +77,7 @@ func osThreads(t *testing.T) int {
 // milliseconds so that the run stays short.
 func TestResourcesFlat(t *testing.T) {
 	n := 100000
-	if raceEnabled || testing.Short() || perCallSuite() {
+	if raceEnabled || testing.Short() || strictSuite() {
 		n = 10000
 	}
 	st := pamtest.New(t)

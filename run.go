@@ -15,10 +15,11 @@ import (
 //
 // The transaction runs on one OS thread locked for its life, as with
 // ThreadPerHandle, but that thread is the one fn's goroutine runs on: every
-// call fn makes runs right there, without the hand-off to a dedicated thread
-// that a handle from Start pays on each call: it runs as fast as
-// ThreadPerCall with ThreadPerHandle's guarantee. A server that checks a
-// login per request wants it.
+// call fn makes runs right there, sessions and credentials included, without
+// the hand-off to a dedicated thread that a handle from Start pays on each
+// call under ThreadPerHandle, and after its first credential or session call
+// by default. A server that checks a login per request, or a login tool that
+// opens a session, wants it.
 // cfg.Threads must be ThreadDefault.
 //
 // When ctx can never end (context.Background), fn runs on the caller's
@@ -43,7 +44,9 @@ import (
 // and ends with it (on the context.Background path, that is the caller's
 // goroutine).
 //
-// The wait for a call slot (SetMaxInFlight) is bounded by ctx. A panic in fn
+// The wait for a call slot (Config.Slots, SetMaxInFlight) is bounded by ctx
+// and Config.SlotWait; without a slot Run returns an error matching
+// ErrNoSlot and does nothing else. A panic in fn
 // is returned as a *PanicError, with its stack, once the transaction has
 // ended.
 func Run(ctx context.Context, cfg Config, fn func(ctx context.Context, h *Handle) error) error {
@@ -58,6 +61,10 @@ func Run(ctx context.Context, cfg Config, fn func(ctx context.Context, h *Handle
 	}
 	if ctx.Done() == nil {
 		return runOwned(ctx, cfg, fn, nil)
+	}
+	if ctx.Err() != nil {
+		// Given up already: no slot, no goroutine, nothing to abandon.
+		return errorf("start: %w: the context ended: %w", ErrNoSlot, context.Cause(ctx))
 	}
 	sh := &runShared{}
 	done := make(chan error, 1)
@@ -116,6 +123,7 @@ func (r *runShared) abandon() {
 	if s != nil {
 		s.abandoned.Store(true)
 		s.closing.Store(true)
+		s.hold.abandon()
 		s.cancelMu.Lock()
 		if s.cancelOp != nil {
 			s.cancelOp(ErrClosed)
@@ -128,12 +136,8 @@ func (r *runShared) abandon() {
 // the transaction. sh is nil when nobody can abandon it.
 func runOwned(ctx context.Context, cfg Config, fn func(context.Context, *Handle) error, sh *runShared) (err error) {
 	cfg.Threads = threadRun
-	if err := acquireSlot(ctx); err != nil {
-		return errorf("start: %w", err)
-	}
-	s, err := newState(ctx, cfg) // locks this thread
+	s, err := newState(ctx, cfg) // takes a slot and locks this thread
 	if err != nil {
-		releaseSlot()
 		return err
 	}
 	h := &Handle{s: s}
@@ -145,9 +149,7 @@ func runOwned(ctx context.Context, cfg Config, fn func(context.Context, *Handle)
 			// ends with it, rather than serve other goroutines.
 			runtime.UnlockOSThread()
 		}
-		if !s.noSlot {
-			releaseSlot()
-		}
+		s.hold.release()
 		if err == nil {
 			err = cerr
 		}
@@ -166,22 +168,4 @@ func callRun(ctx context.Context, fn func(context.Context, *Handle) error, h *Ha
 		}
 	}()
 	return fn(ctx, h)
-}
-
-// unbind gives a threadRun handle's thread and call slot back while its
-// goroutine waits out a fail delay; rebind takes them again.
-func (s *state) unbind() {
-	// Until rebind, no thread is the owner's: a goroutine that the old
-	// thread runs meanwhile must not pass for Run's function.
-	s.owner = -1
-	runtime.UnlockOSThread()
-	releaseSlot()
-}
-
-func (s *state) rebind() {
-	runtime.LockOSThread()
-	s.owner, _ = threadID()
-	// The next call takes a slot again; ending the transaction needs none,
-	// so a failed login that returns at once does not queue for one.
-	s.noSlot = true
 }

@@ -219,6 +219,7 @@ func TestRunCancelDuringConversation(t *testing.T) {
 // C at a gate, the transaction ends when the module does, and nothing is
 // left behind.
 func TestRunCancelDuringModuleInC(t *testing.T) {
+	pamtest.LinuxPAMOnly(t, "module pam_exec")
 	st := pamtest.New(t)
 	g := newGate(t)
 	svc := st.Service("slow", "auth required "+testmodule.Build(t)+" "+g.Args(), "account required pam_permit.so")
@@ -298,6 +299,7 @@ func TestRunPanic(t *testing.T) {
 // Authenticate returns (events, not a sleep); the 1 to 3 s delay libpam
 // picks leaves that window open a thousand times longer than one look takes.
 func TestRunFailDelayGivesThreadBack(t *testing.T) {
+	pamtest.LinuxPAMOnly(t, "module pam_faildelay and the fail delay")
 	st := pamtest.New(t)
 	g := newGate(t)
 	svc := st.Service("deny", "auth required "+testmodule.Build(t)+" tidfile="+g.entered,
@@ -357,7 +359,7 @@ func TestRunBadInput(t *testing.T) {
 	if err := pam.Run(context.Background(), pam.Config{Service: "a\x00b"}, fn); !errors.As(err, &in) || !errors.Is(err, pam.ErrNUL) {
 		t.Errorf("NUL in the service: got %v, want an InputError wrapping ErrNUL", err)
 	}
-	if err := pam.Run(context.Background(), pam.Config{Threads: pam.ThreadPerCall}, fn); !errors.As(err, &in) {
+	if err := pam.Run(context.Background(), pam.Config{Threads: pam.ThreadPerHandle}, fn); !errors.As(err, &in) {
 		t.Errorf("Threads set: got %v, want an InputError", err)
 	}
 	if err := pam.Run(context.Background(), pam.Config{}, nil); err == nil {
@@ -491,7 +493,7 @@ func TestRunGoexit(t *testing.T) {
 func TestCloseNotBlockedBySlotWait(t *testing.T) {
 	st := pamtest.New(t)
 	svc := st.Service("permit", "auth required pam_permit.so")
-	cfg := pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Threads: pam.ThreadPerCall}
+	cfg := pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Threads: pam.ThreadCaller}
 	for _, tc := range []struct {
 		name string
 		call func(*pam.Handle) error

@@ -15,16 +15,19 @@ import (
 	"time"
 
 	"github.com/gopam/pam"
+	"github.com/gopam/pam/internal/testmodule"
 	"github.com/gopam/pam/pamtest"
 )
 
 // TestOneThreadPerHandle calls every operation of one handle from a
 // different goroutine, each locked to its own thread, and checks with thread
 // ids recorded by the C module where each call ran (a conversation of the
-// program's own runs on a goroutine of its own, never on a caller's thread). Under ThreadPerHandle that is one thread, none of the
-// callers'. Under ThreadPerCall (GOPAM_TEST_THREADS=per-call) each call runs
-// on its caller's own thread, until the first credential call pins the
-// handle to one dedicated thread.
+// program's own runs on a goroutine of its own, never on a caller's thread).
+// By default, with a context that cannot end, Authenticate, AcctMgmt and
+// ChangeAuthTok run on their caller's own thread, until the first credential
+// call pins the handle to one dedicated thread. Under ThreadPerHandle
+// (GOPAM_TEST_THREADS=strict) every call runs on one thread, none of the
+// callers'.
 func TestOneThreadPerHandle(t *testing.T) {
 	st, svc, tids := tidStack(t)
 	var convTID int
@@ -37,6 +40,7 @@ func TestOneThreadPerHandle(t *testing.T) {
 	ops := []func() error{
 		func() error { return h.Authenticate(ctx, 0) },
 		func() error { return h.AcctMgmt(ctx, 0) },
+		func() error { return h.ChangeAuthTok(ctx, 0) },
 		func() error { return h.EstablishCredentials(ctx, 0) },
 		func() error { return h.OpenSession(ctx, 0) },
 		func() error { return h.ChangeAuthTok(ctx, 0) },
@@ -44,7 +48,7 @@ func TestOneThreadPerHandle(t *testing.T) {
 		func() error { return h.CloseSession(ctx, 0) },
 		func() error { return h.DeleteCredentials(ctx, 0) },
 	}
-	const firstPinned = 2 // EstablishCredentials
+	const firstPinned = 3 // EstablishCredentials
 	read := 0
 	callers := map[int]bool{}
 	var ran []int // the one thread each call ran on
@@ -84,17 +88,17 @@ func TestOneThreadPerHandle(t *testing.T) {
 		}
 		for tid := range threads {
 			ran = append(ran, tid)
-			perCallInline := perCallSuite() && i < firstPinned
-			if perCallInline && tid != c {
-				t.Errorf("per call: op %d ran on thread %d, want its caller's %d", i, tid, c)
+			inline := !strictSuite() && i < firstPinned
+			if inline && tid != c {
+				t.Errorf("op %d ran on thread %d, want its caller's %d", i, tid, c)
 			}
-			if !perCallInline && tid == c {
+			if !inline && tid == c {
 				t.Errorf("op %d ran on its caller's thread %d, want the handle's own", i, tid)
 			}
 		}
 	}
 	from := 0
-	if perCallSuite() {
+	if !strictSuite() {
 		from = firstPinned
 	}
 	for i := from; i < len(ran); i++ {
@@ -105,6 +109,101 @@ func TestOneThreadPerHandle(t *testing.T) {
 	if len(callers) < 2 {
 		t.Errorf("the callers ran on %d threads; the test needs them to move", len(callers))
 	}
+}
+
+// tidLines reads the thread ids a tidfile holds, in order.
+func tidLines(t *testing.T, path string) []int {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(data))
+	var out []int
+	for j := 1; j < len(f); j += 2 {
+		n, err := strconv.Atoi(f[j])
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// TestDedicatedThreadServesOneHandle: by default, from a handle's first
+// session or credential call on, its calls run on one dedicated thread that
+// never serves another handle, and that thread ends with the transaction.
+// Two handles overlap, each pinned to its thread; calls on a clean third
+// handle meanwhile run on the caller's thread, never on either.
+func TestDedicatedThreadServesOneHandle(t *testing.T) {
+	st := pamtest.New(t)
+	mod := testmodule.Build(t)
+	svcFor := func(name string) (string, string) {
+		tids := st.File(name+".tids", "")
+		args := mod + " tidfile=" + tids
+		return st.Service(name, "auth required "+args, "account required "+args, "session required "+args,
+			"password required "+args), tids
+	}
+	svcA, tidsA := svcFor("a")
+	svcB, tidsB := svcFor("b")
+	svcC, tidsC := svcFor("c")
+	ctx := context.Background()
+	start := func(svc string) *pam.Handle {
+		return startCfg(t, pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: pam.Answers(), Threads: pam.ThreadCaller})
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, b, c := start(svcA), start(svcB), start(svcC)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	me := syscall.Gettid()
+	must(a.Authenticate(ctx, 0))
+	must(a.OpenSession(ctx, 0))
+	must(b.Authenticate(ctx, 0))
+	must(b.EstablishCredentials(ctx, 0))
+	must(c.Authenticate(ctx, 0))
+	must(a.AcctMgmt(ctx, 0))
+	must(b.OpenSession(ctx, 0))
+	must(c.AcctMgmt(ctx, 0))
+	must(a.CloseSession(ctx, 0))
+	must(b.AcctMgmt(ctx, 0))
+	ta, tb, tc := tidLines(t, tidsA), tidLines(t, tidsB), tidLines(t, tidsC)
+	if ta[0] != me || tb[0] != me {
+		t.Errorf("the first Authenticate of each handle ran on threads %d and %d, want the caller's %d", ta[0], tb[0], me)
+	}
+	pinnedA, pinnedB := ta[1], tb[1]
+	for _, x := range ta[1:] {
+		if x != pinnedA {
+			t.Errorf("handle a ran on %v: want one thread from its session call on", ta)
+		}
+	}
+	for _, x := range tb[1:] {
+		if x != pinnedB {
+			t.Errorf("handle b ran on %v: want one thread from its credential call on", tb)
+		}
+	}
+	if pinnedA == me || pinnedB == me || pinnedA == pinnedB {
+		t.Errorf("dedicated threads a %d, b %d, the caller %d: want three threads", pinnedA, pinnedB, me)
+	}
+	for _, x := range tc {
+		if x != me {
+			t.Errorf("the clean handle c ran on %v, want only the caller's thread %d", tc, me)
+		}
+	}
+	// The dedicated threads end with their transactions.
+	a.Close()
+	b.Close()
+	gone := func(tid int) bool {
+		_, err := os.Stat("/proc/self/task/" + strconv.Itoa(tid))
+		return os.IsNotExist(err)
+	}
+	waitUntil(t, func() bool { return gone(pinnedA) && gone(pinnedB) }, func() string {
+		return "a dedicated thread outlived its transaction: thread " + itoa(pinnedA) + " or " + itoa(pinnedB) + " still exists"
+	})
 }
 
 // TestManyGoroutines runs 100 goroutines of 100 transactions each.
@@ -147,7 +246,7 @@ func TestManyGoroutines(t *testing.T) {
 // conversation or run, from other goroutines.
 func TestCloseRacesOperation(t *testing.T) {
 	st := pamtest.New(t)
-	svc := st.Service("stress", "auth required pam_stress.so", "account required pam_permit.so")
+	svc := st.Service("prompt", promptLine(t), "account required pam_permit.so")
 	live := pam.LiveTransactions()
 
 	// Close while the conversation waits: the operation is cancelled.

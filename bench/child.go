@@ -22,7 +22,7 @@ import (
 
 // concurrentImpls are the implementations of faildelay and flood, each run
 // in its own child process.
-var concurrentImpls = []string{"c", "gopam", "gopam_percall", "gopam_run", "msteinert"}
+var concurrentImpls = []string{"c", "gopam", "gopam_run", "msteinert"}
 
 // cThreadStackKiB is the stack of each C thread in faildelay and flood.
 const cThreadStackKiB = 256
@@ -227,7 +227,7 @@ func childConcurrent(s *stacks, name, im string, n, delayUS int) obj {
 	case "c":
 		ct := newCTxn(s, c.service, c.op, cAuthErr)
 		bad, notStarted, secs = ct.concurrent(n, cThreadStackKiB)
-	case "gopam", "gopam_percall", "gopam_run", "msteinert":
+	case "gopam", "gopam_run", "msteinert":
 		txn := gopamTxnFor(im)
 		if im == "msteinert" {
 			txn = msteinertTxn
@@ -267,11 +267,11 @@ func childConcurrent(s *stacks, name, im string, n, delayUS int) obj {
 }
 
 // leakTxn runs one transaction with every operation gopam offers on the leak
-// stack (pam_stress, pam_env), under the given thread policy. Under
-// ThreadPerCall, Start, Authenticate and AcctMgmt run on the caller's thread
-// and EstablishCredentials onwards on a dedicated one.
-func leakTxn(s *stacks, policy pam.ThreadPolicy) error {
-	h, err := pam.Start(pam.Config{Service: svcLeak, User: benchUser, Conv: gopamConv, ConfDir: s.dir, Threads: policy})
+// stack (pam_stress, pam_env) with default settings: Start, Authenticate and
+// AcctMgmt run on the caller's thread, EstablishCredentials onwards on a
+// dedicated one, retired at Close.
+func leakTxn(s *stacks) error {
+	h, err := pam.Start(pam.Config{Service: svcLeak, User: benchUser, Conv: gopamConv, ConfDir: s.dir})
 	if err != nil {
 		return err
 	}
@@ -329,13 +329,16 @@ func childLeak(s *stacks, im string, n int) obj {
 	o := obj{{"case", "leak"}, {"impl", im}, {"n", n}}
 	var txn func() error
 	switch im {
-	case "gopam", "gopam_percall":
-		policy := policyOf(im)
-		txn = func() error { return leakTxn(s, policy) }
+	case "gopam":
+		txn = func() error { return leakTxn(s) }
 	case "gopam_run":
 		txn = func() error { return leakRunTxn(s) }
 	default:
 		return append(o, kv{"error", "unknown implementation"})
+	}
+	mods, err := s.modules(svcLeak)
+	if err != nil {
+		return append(o, kv{"error", err.Error()})
 	}
 	warm := max(n/10, 1000)
 	for range warm {
@@ -352,6 +355,7 @@ func childLeak(s *stacks, im string, n int) obj {
 	}
 	var cs, gs []uint64
 	var fds, ths []int
+	var objs []int // the stack's module objects mapped, with the module cache on
 	const parts = 4
 	smp := startSampler("/proc/self/status")
 	t0 := time.Now()
@@ -361,6 +365,7 @@ func childLeak(s *stacks, im string, n int) obj {
 		fd, _ := os.ReadDir("/proc/self/fd")
 		th, _ := threadsOf("/proc/self/status")
 		fds, ths = append(fds, len(fd)), append(ths, th)
+		objs = append(objs, len(mappedOf(mods)))
 		if p == parts {
 			break
 		}
@@ -379,13 +384,15 @@ func childLeak(s *stacks, im string, n int) obj {
 		kv{"malloc_inuse_bytes", cs}, kv{"go_heap_alloc_bytes", gs},
 		kv{"fd_growth", fds[parts] - fds[0]}, kv{"thread_growth", ths[parts] - ths[0]},
 		kv{"open_fds", fds}, kv{"os_threads", ths},
+		kv{"module_cache", pam.ModuleCacheActive()}, kv{"module_objects_mapped", objs},
+		kv{"module_objects_growth", objs[parts] - objs[0]},
 		kv{"us_per_txn", round(float64(el.Microseconds())/float64(n), 1)},
 		kv{"peak_threads", peak}, kv{"threads_after", threads})
 }
 
 // leakImpls are the implementations of leak: gopam under each policy and
 // with Run.
-var leakImpls = []string{"gopam", "gopam_percall", "gopam_run"}
+var leakImpls = []string{"gopam", "gopam_run"}
 
 // leakCase runs the leak child once per gopam policy (Run included) and
 // prints its lines.

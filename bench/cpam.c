@@ -1,5 +1,6 @@
 #include "cpam.h"
 
+#include <dlfcn.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -39,7 +40,31 @@ pam_handle_t *bench_start(const bench_txn *t, int *rc) {
 }
 
 int bench_op(pam_handle_t *h, int op) {
-	return op == BENCH_OP_CHAUTHTOK ? pam_chauthtok(h, 0) : pam_authenticate(h, 0);
+	int rc;
+	switch (op) {
+	case BENCH_OP_CHAUTHTOK:
+		return pam_chauthtok(h, 0);
+	case BENCH_OP_LOGIN:
+		if ((rc = pam_authenticate(h, 0)) != PAM_SUCCESS || (rc = pam_acct_mgmt(h, 0)) != PAM_SUCCESS ||
+		    (rc = pam_open_session(h, 0)) != PAM_SUCCESS)
+			return rc;
+		return pam_close_session(h, 0);
+	}
+	return pam_authenticate(h, 0);
+}
+
+int bench_hold(const char *const *paths, int n, void **handles) {
+	int bad = 0;
+	for (int i = 0; i < n; i++)
+		if ((handles[i] = dlopen(paths[i], RTLD_NOW)) == NULL)
+			bad++;
+	return bad;
+}
+
+void bench_release(void **handles, int n) {
+	for (int i = 0; i < n; i++)
+		if (handles[i] != NULL)
+			dlclose(handles[i]);
 }
 
 int bench_end(pam_handle_t *h, int rc) { return pam_end(h, rc); }

@@ -1,13 +1,14 @@
 package main
 
 /*
-#cgo LDFLAGS: -lpam -lpthread
+#cgo LDFLAGS: -lpam -lpthread -ldl
 #include <stdlib.h>
 #include "cpam.h"
 */
 import "C"
 
 import (
+	"fmt"
 	"unsafe"
 )
 
@@ -21,6 +22,7 @@ const (
 const (
 	opAuth      = int(C.BENCH_OP_AUTH)
 	opChauthtok = int(C.BENCH_OP_CHAUTHTOK)
+	opLogin     = int(C.BENCH_OP_LOGIN)
 )
 
 // cTxn is a transaction description in C memory; it lives as long as the
@@ -31,7 +33,7 @@ func newCTxn(s *stacks, service string, op, expect int) cTxn {
 	t := (*C.bench_txn)(C.calloc(1, C.size_t(unsafe.Sizeof(C.bench_txn{}))))
 	t.service = C.CString(service)
 	t.confdir = C.CString(s.dir)
-	t.user = C.CString(benchUser)
+	t.user = C.CString(s.userFor(service))
 	t.answer = C.CString(benchAnswer)
 	t.op = C.int(op)
 	t.expect = C.int(expect)
@@ -83,6 +85,47 @@ func (t cTxn) concurrent(n, stackKiB int) (bad, notStarted int, secs []float64) 
 		}
 	}
 	return bad, int(ns0), secs
+}
+
+// heldModules is a set of modules the process holds loaded with dlopen, as a
+// C program that keeps its stack's modules loaded would (c_warm).
+type heldModules struct {
+	handles *unsafe.Pointer
+	n       int
+}
+
+// holdModules dlopens every path; the caller releases them.
+func holdModules(paths []string) (heldModules, error) {
+	n := len(paths)
+	cs := make([]*C.char, n)
+	for i, p := range paths {
+		cs[i] = C.CString(p)
+	}
+	hs := (*unsafe.Pointer)(C.calloc(C.size_t(max(n, 1)), C.size_t(unsafe.Sizeof(unsafe.Pointer(nil)))))
+	var arr **C.char
+	if n > 0 {
+		arr = (**C.char)(C.calloc(C.size_t(n), C.size_t(unsafe.Sizeof((*C.char)(nil)))))
+		copy(unsafe.Slice(arr, n), cs)
+	}
+	bad := int(C.bench_hold(arr, C.int(n), hs))
+	for _, c := range cs {
+		C.free(unsafe.Pointer(c))
+	}
+	C.free(unsafe.Pointer(arr))
+	h := heldModules{hs, n}
+	if bad != 0 {
+		h.release()
+		return heldModules{}, fmt.Errorf("c_warm: %d of %d modules could not be opened", bad, n)
+	}
+	return h, nil
+}
+
+func (h heldModules) release() {
+	if h.handles == nil {
+		return
+	}
+	C.bench_release(h.handles, C.int(h.n))
+	C.free(unsafe.Pointer(h.handles))
 }
 
 // mallocInUse returns glibc's bytes in use over all arenas.

@@ -6,7 +6,8 @@
 #include <stddef.h>
 #include <security/pam_appl.h>
 
-enum { BENCH_OP_AUTH = 0, BENCH_OP_CHAUTHTOK = 1 };
+// BENCH_OP_LOGIN is authenticate, acct_mgmt, open_session, close_session.
+enum { BENCH_OP_AUTH = 0, BENCH_OP_CHAUTHTOK = 1, BENCH_OP_LOGIN = 2 };
 
 typedef struct {
 	const char *service;
@@ -40,6 +41,12 @@ long bench_parallel(const bench_txn *t, long n, int threads);
 // ns[i] receives the duration of transaction i. It returns the number of
 // unexpected statuses; *not_started counts threads that could not be created.
 long bench_concurrent(const bench_txn *t, int n, size_t stack_kib, double *ns, int *not_started);
+
+// bench_hold dlopens each of the n module paths (RTLD_NOW, as libpam does)
+// and stores the handles, so that the process keeps them loaded; it returns
+// how many could not be opened. bench_release dlcloses them.
+int bench_hold(const char *const *paths, int n, void **handles);
+void bench_release(void **handles, int n);
 
 // bench_malloc_inuse returns glibc's bytes in use (mallinfo2: uordblks +
 // hblkhd), summed over all arenas.

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gopam/pam"
@@ -15,8 +18,9 @@ import (
 type txnCase struct {
 	name    string
 	service string
-	op      int // opAuth or opChauthtok
+	op      int // opAuth, opChauthtok or opLogin
 	fails   bool
+	only    []string // the implementations measured (nil: all)
 }
 
 // gopamConv answers every prompt with benchAnswer, in a fresh slice gopam may
@@ -39,16 +43,11 @@ var msteinertConv = mpam.ConversationFunc(func(s mpam.Style, _ string) (string, 
 	return "", nil
 })
 
-// gopamTxn runs one transaction of c with gopam's default settings
-// (ThreadPerHandle) and context.Background().
+// gopamTxn runs one transaction of c with gopam's default settings and
+// context.Background(): every call before a credential or session call runs
+// on the caller's own thread, with no hand-off.
 func gopamTxn(s *stacks, c txnCase) error {
-	return gopamTxnCtx(context.Background(), pam.ThreadDefault, s, c)
-}
-
-// gopamPerCallTxn runs one transaction of c with the ThreadPerCall policy and
-// context.Background(), whose calls therefore run on the caller's own thread.
-func gopamPerCallTxn(s *stacks, c txnCase) error {
-	return gopamTxnCtx(context.Background(), pam.ThreadPerCall, s, c)
+	return gopamTxnCtx(context.Background(), s, c)
 }
 
 // gopamCtxTxn runs one transaction of c with default settings under a
@@ -56,7 +55,7 @@ func gopamPerCallTxn(s *stacks, c txnCase) error {
 func gopamCtxTxn(s *stacks, c txnCase) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	return gopamTxnCtx(ctx, pam.ThreadDefault, s, c)
+	return gopamTxnCtx(ctx, s, c)
 }
 
 // gopamRunTxn runs one transaction of c with pam.Run and
@@ -81,8 +80,6 @@ func gopamTxnFor(im string) func(*stacks, txnCase) error {
 	switch im {
 	case "gopam":
 		return gopamTxn
-	case "gopam_percall":
-		return gopamPerCallTxn
 	case "gopam_ctx":
 		return gopamCtxTxn
 	case "gopam_run":
@@ -93,53 +90,59 @@ func gopamTxnFor(im string) func(*stacks, txnCase) error {
 	return nil
 }
 
-// policyOf returns the thread policy of a gopam implementation.
-func policyOf(im string) pam.ThreadPolicy {
-	if im == "gopam_percall" {
-		return pam.ThreadPerCall
-	}
-	return pam.ThreadDefault
-}
-
-func gopamTxnCtx(ctx context.Context, policy pam.ThreadPolicy, s *stacks, c txnCase) error {
-	h, err := pam.StartContext(ctx, pam.Config{Service: c.service, User: benchUser, Conv: gopamConv, ConfDir: s.dir,
-		Threads: policy})
+func gopamTxnCtx(ctx context.Context, s *stacks, c txnCase) error {
+	h, err := pam.StartContext(ctx, pam.Config{Service: c.service, User: s.userFor(c.service), Conv: gopamConv,
+		ConfDir: s.dir})
 	if err != nil {
 		return err
 	}
-	if c.op == opChauthtok {
-		err = h.ChangeAuthTok(ctx, 0)
-	} else {
-		err = h.Authenticate(ctx, 0)
-	}
+	err = gopamOp(ctx, h, c.op)
 	if cerr := h.Close(); err == nil {
 		err = cerr
 	}
 	return expect(c, err, pam.ErrAuth)
 }
 
+// gopamOp runs the operations of a case's transaction on h.
+func gopamOp(ctx context.Context, h *pam.Handle, op int) error {
+	switch op {
+	case opChauthtok:
+		return h.ChangeAuthTok(ctx, 0)
+	case opLogin:
+		for _, f := range []func(context.Context, pam.Flags) error{h.Authenticate, h.AcctMgmt, h.OpenSession, h.CloseSession} {
+			if err := f(ctx, 0); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return h.Authenticate(ctx, 0)
+}
+
 // gopamRunTxnCtx runs one transaction of c with pam.Run and the same Config
 // as gopamTxnCtx, less Threads, which Run chooses.
 func gopamRunTxnCtx(ctx context.Context, s *stacks, c txnCase) error {
-	err := pam.Run(ctx, pam.Config{Service: c.service, User: benchUser, Conv: gopamConv, ConfDir: s.dir},
-		func(ctx context.Context, h *pam.Handle) error {
-			if c.op == opChauthtok {
-				return h.ChangeAuthTok(ctx, 0)
-			}
-			return h.Authenticate(ctx, 0)
-		})
+	err := pam.Run(ctx, pam.Config{Service: c.service, User: s.userFor(c.service), Conv: gopamConv, ConfDir: s.dir},
+		func(ctx context.Context, h *pam.Handle) error { return gopamOp(ctx, h, c.op) })
 	return expect(c, err, pam.ErrAuth)
 }
 
 // msteinertTxn runs one transaction of c with msteinert/pam.
 func msteinertTxn(s *stacks, c txnCase) error {
-	t, err := mpam.StartConfDir(c.service, benchUser, msteinertConv, s.dir)
+	t, err := mpam.StartConfDir(c.service, s.userFor(c.service), msteinertConv, s.dir)
 	if err != nil {
 		return err
 	}
-	if c.op == opChauthtok {
+	switch c.op {
+	case opChauthtok:
 		err = t.ChangeAuthTok(0)
-	} else {
+	case opLogin:
+		for _, f := range []func(mpam.Flags) error{t.Authenticate, t.AcctMgmt, t.OpenSession, t.CloseSession} {
+			if err = f(0); err != nil {
+				break
+			}
+		}
+	default:
 		err = t.Authenticate(0)
 	}
 	if eerr := t.End(); err == nil {
@@ -171,10 +174,30 @@ func goLoop(txn func(*stacks, txnCase) error, s *stacks, c txnCase, n int) error
 }
 
 // An impl runs n transactions of its case in a row on the calling goroutine
-// (workers == 1) or spread over workers goroutines or threads.
+// (workers == 1) or spread over workers goroutines or threads. prep readies
+// the process for a measured run, as the implementation's own program would
+// be (the module cache, modules held loaded); post undoes it. Neither is
+// timed.
 type impl struct {
 	name string
 	run  func(n, workers int) error
+	prep func() error
+	post func()
+}
+
+// measured runs im: prep, then timed (which calls run inside what it
+// times), then post.
+func (im impl) measured(n, workers int, timed func(run func() error) error) error {
+	if im.prep != nil {
+		if err := im.prep(); err != nil {
+			return err
+		}
+	}
+	err := timed(func() error { return im.run(n, workers) })
+	if im.post != nil {
+		im.post()
+	}
+	return err
 }
 
 func cExpect(c txnCase) int {
@@ -190,8 +213,66 @@ func cExpect(c txnCase) int {
 // msteinert/pam.
 func implsFor(s *stacks, c txnCase, withVariants bool) []impl {
 	out := allImplsFor(s, c, withVariants)
+	if c.only != nil {
+		out = slices.DeleteFunc(out, func(im impl) bool { return !slices.Contains(c.only, im.name) })
+	}
 	if len(onlyImpls) > 0 {
 		out = slices.DeleteFunc(out, func(im impl) bool { return !slices.Contains(onlyImpls, im.name) })
+	}
+	for i := range out {
+		out[i].prep = isolate(s, c, out[i])
+	}
+	return out
+}
+
+// isolate returns im's prep wrapped so that each implementation runs as its
+// own program would: gopam's with the module cache on and warm (one untimed
+// transaction), every other with the cache off and none of the stack's
+// modules mapped, which it checks, before its own prep.
+func isolate(s *stacks, c txnCase, im impl) func() error {
+	return func() error {
+		mods, err := s.modules(c.service)
+		if err != nil {
+			return err
+		}
+		if txn := gopamTxnFor(im.name); txn != nil {
+			if !pam.SetModuleCache(true) {
+				return fmt.Errorf("%s: the module cache cannot be turned on", im.name)
+			}
+			return txn(s, c)
+		}
+		pam.SetModuleCache(false)
+		if m := mappedOf(mods); len(m) > 0 {
+			return fmt.Errorf("%s: %s still mapped before its run", im.name, strings.Join(m, ", "))
+		}
+		if im.prep != nil {
+			return im.prep()
+		}
+		return nil
+	}
+}
+
+// mappedOf returns the paths among paths that the process has mapped.
+func mappedOf(paths []string) []string {
+	b, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		return nil
+	}
+	mapped := map[string]bool{}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 6 {
+			mapped[f[5]] = true
+		}
+	}
+	var out []string
+	for _, p := range paths {
+		real, err := filepath.EvalSymlinks(p)
+		if err != nil {
+			real = p
+		}
+		if mapped[p] || mapped[real] {
+			out = append(out, p)
+		}
 	}
 	return out
 }
@@ -218,29 +299,38 @@ func allImplsFor(s *stacks, c txnCase, withVariants bool) []impl {
 			return errors.Join(all...)
 		}
 	}
+	cRun := func(n, workers int) error {
+		var bad int
+		if workers == 1 {
+			bad = ct.loop(n)
+		} else {
+			bad = ct.parallel(n, workers)
+		}
+		if bad != 0 {
+			return fmt.Errorf("%s: C: %d unexpected statuses", c.name, bad)
+		}
+		return nil
+	}
+	var held heldModules
 	out := []impl{
-		{"c", func(n, workers int) error {
-			var bad int
-			if workers == 1 {
-				bad = ct.loop(n)
-			} else {
-				bad = ct.parallel(n, workers)
+		{name: "c", run: cRun},
+		{name: "c_warm", run: cRun, prep: func() error {
+			mods, err := s.modules(c.service)
+			if err != nil {
+				return err
 			}
-			if bad != 0 {
-				return fmt.Errorf("%s: C: %d unexpected statuses", c.name, bad)
-			}
-			return nil
-		}},
-		{"gopam", goPar(gopamTxn)},
-		{"gopam_percall", goPar(gopamPerCallTxn)},
-		{"gopam_run", goPar(gopamRunTxn)},
-		{"msteinert", goPar(msteinertTxn)},
+			held, err = holdModules(mods)
+			return err
+		}, post: func() { held.release() }},
+		{name: "gopam", run: goPar(gopamTxn)},
+		{name: "gopam_run", run: goPar(gopamRunTxn)},
+		{name: "msteinert", run: goPar(msteinertTxn)},
 	}
 	if withVariants {
 		out = append(out,
-			impl{"gopam_ctx", goPar(gopamCtxTxn)},
-			impl{"gopam_run_ctx", goPar(gopamRunCtxTxn)},
-			impl{"c_txn", func(n, _ int) error {
+			impl{name: "gopam_ctx", run: goPar(gopamCtxTxn)},
+			impl{name: "gopam_run_ctx", run: goPar(gopamRunCtxTxn)},
+			impl{name: "c_txn", run: func(n, _ int) error {
 				for range n {
 					if !ct.one() {
 						return fmt.Errorf("%s: C (per transaction): unexpected status", c.name)
@@ -248,7 +338,7 @@ func allImplsFor(s *stacks, c txnCase, withVariants bool) []impl {
 				}
 				return nil
 			}},
-			impl{"c_call", func(n, _ int) error {
+			impl{name: "c_call", run: func(n, _ int) error {
 				for range n {
 					if !ct.split() {
 						return fmt.Errorf("%s: C (per call): unexpected status", c.name)

@@ -43,7 +43,7 @@ func main() {
 	childDelay := flag.Int("child-delay-us", 0, "")
 	childConf := flag.String("child-confdir", "", "")
 	flag.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: go run . [-quick] [-reps N] [-n N] [-cases permit,echo1,batch3,parallel,faildelay,flood,leak] [-impls c,c_txn,c_call,gopam,gopam_percall,gopam_run,gopam_run_ctx,gopam_ctx,msteinert]\n")
+		fmt.Fprintf(os.Stderr, "usage: go run . [-quick] [-reps N] [-n N] [-cases permit,echo1,batch3,login,parallel,faildelay,flood,leak] [-impls c,c_warm,c_txn,c_call,gopam,gopam_run,gopam_run_ctx,gopam_ctx,msteinert]\n")
 		flag.VisitAll(func(f *flag.Flag) {
 			if !strings.HasPrefix(f.Name, "child") {
 				fmt.Fprintf(os.Stderr, "  -%s\t%s\n", f.Name, f.Usage)
@@ -101,6 +101,8 @@ func bench(st settings, run func(string) bool) error {
 		{name: "permit", service: svcPermit, op: opAuth},
 		{name: "echo1", service: svcEcho1, op: opAuth},
 		{name: "batch3", service: svcBatch3, op: opChauthtok},
+		{name: "login", service: svcLogin, op: opLogin,
+			only: []string{"c", "c_warm", "gopam", "gopam_run", "gopam_ctx", "msteinert"}},
 	} {
 		if !run(c.name) {
 			continue

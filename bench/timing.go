@@ -11,13 +11,13 @@ import (
 type timingResult map[string]float64
 
 // variantOrder is the order implementations are printed and compared in.
-var variantOrder = []string{"c", "c_txn", "c_call", "gopam", "gopam_percall", "gopam_run", "gopam_run_ctx", "gopam_ctx",
+var variantOrder = []string{"c", "c_warm", "c_txn", "c_call", "gopam", "gopam_run", "gopam_run_ctx", "gopam_ctx",
 	"msteinert"}
 
-// gopamPolicies are the gopam implementations the goals are judged on: the
-// default policy (ThreadPerHandle), ThreadPerCall and Run, all with
+// gopamPolicies are the gopam implementations issue 3's goals are judged on:
+// Start/Close with default settings, and Run, both with
 // context.Background().
-var gopamPolicies = []string{"gopam", "gopam_percall", "gopam_run"}
+var gopamPolicies = []string{"gopam", "gopam_run"}
 
 // timeCase measures c sequentially: reps repetitions of n transactions per
 // implementation, the implementations interleaved (rotated each repetition)
@@ -29,7 +29,7 @@ func timeCase(s *stacks, c txnCase, st settings) (timingResult, error) {
 		return slices.Index(variantOrder, a.name) - slices.Index(variantOrder, b.name)
 	})
 	for _, im := range impls {
-		if err := im.run(max(st.n/10, 50), 1); err != nil {
+		if err := im.measured(max(st.n/10, 50), 1, untimed); err != nil {
 			return nil, err
 		}
 	}
@@ -37,12 +37,17 @@ func timeCase(s *stacks, c txnCase, st settings) (timingResult, error) {
 	for r := range st.reps {
 		for k := range impls {
 			im := impls[(k+r)%len(impls)]
-			runtime.GC()
-			t0 := time.Now()
-			if err := im.run(st.n, 1); err != nil {
+			var el time.Duration
+			if err := im.measured(st.n, 1, func(run func() error) error {
+				runtime.GC()
+				t0 := time.Now()
+				err := run()
+				el = time.Since(t0)
+				return err
+			}); err != nil {
 				return nil, err
 			}
-			samples[im.name] = append(samples[im.name], float64(time.Since(t0).Nanoseconds())/float64(st.n))
+			samples[im.name] = append(samples[im.name], float64(el.Nanoseconds())/float64(st.n))
 		}
 	}
 	res := timingResult{}
@@ -81,23 +86,29 @@ func timeCase(s *stacks, c txnCase, st settings) (timingResult, error) {
 	for _, name := range variantOrder[1:] {
 		add(name, "c")
 	}
+	for _, name := range variantOrder[2:] {
+		add(name, "c_warm")
+	}
 	for _, name := range gopamPolicies {
 		add(name, "msteinert")
 		add(name, "c_call")
 		add(name, "c_txn")
 	}
-	add("gopam_percall", "gopam")
 	add("gopam_run", "gopam")
+	add("gopam_ctx", "gopam")
 	emit(append(ratio, kv{"other_cpu_pct", m.otherPct()}))
 	return res, nil
 }
 
+// untimed runs an implementation's warm-up.
+func untimed(run func() error) error { return run() }
+
 var implNote = map[string]string{
 	"c":             "C loop, one foreign call per batch",
+	"c_warm":        "C loop, one foreign call per batch, the stack's modules held loaded by the process (dlopen)",
 	"c_txn":         "C transaction, one foreign call per transaction",
 	"c_call":        "C, one foreign call per PAM call (start, op, end) from one goroutine",
-	"gopam":         "github.com/gopam/pam, default settings (ThreadPerHandle), context.Background()",
-	"gopam_percall": "github.com/gopam/pam, Config.Threads = ThreadPerCall, context.Background()",
+	"gopam":         "github.com/gopam/pam, default settings (the caller's thread until a credential or session call), context.Background()",
 	"gopam_run":     "github.com/gopam/pam, pam.Run (the transaction on the caller's locked thread), context.Background()",
 	"gopam_run_ctx": "github.com/gopam/pam, pam.Run, a cancellable context with a deadline (the transaction on a goroutine of its own)",
 	"gopam_ctx":     "github.com/gopam/pam, default settings, a cancellable context with a deadline",
@@ -114,8 +125,9 @@ func parallelCase(s *stacks, st settings) (parallelResult, error) {
 	m := startMeter()
 	c := txnCase{name: "parallel", service: svcPermit, op: opAuth}
 	impls := implsFor(s, c, false)
+	impls = slices.DeleteFunc(impls, func(im impl) bool { return im.name == "c_warm" })
 	for _, im := range impls {
-		if err := im.run(50, 2); err != nil {
+		if err := im.measured(50, 2, untimed); err != nil {
 			return nil, err
 		}
 	}
@@ -132,12 +144,16 @@ func parallelCase(s *stacks, st settings) (parallelResult, error) {
 				ws = []int{2, 1}
 			}
 			for _, w := range ws {
-				runtime.GC()
-				t0 := time.Now()
-				if err := im.run(st.parN, w); err != nil {
+				var el float64
+				if err := im.measured(st.parN, w, func(run func() error) error {
+					runtime.GC()
+					t0 := time.Now()
+					err := run()
+					el = time.Since(t0).Seconds()
+					return err
+				}); err != nil {
 					return nil, err
 				}
-				el := time.Since(t0).Seconds()
 				tput[im.name][w] = append(tput[im.name][w], float64(w*st.parN)/el)
 			}
 			t := tput[im.name]
@@ -160,7 +176,7 @@ func parallelCase(s *stacks, st settings) (parallelResult, error) {
 	}
 	// With two workers: C's throughput over the implementation's, that is,
 	// the implementation's time per transaction over C's.
-	for _, name := range []string{"gopam", "gopam_percall", "gopam_run", "msteinert"} {
+	for _, name := range []string{"gopam", "gopam_run", "msteinert"} {
 		if res["c_t2"] > 0 && res[name+"_t2"] > 0 {
 			ratio = append(ratio, kv{"ratio_" + name + "_c_2workers", round(res["c_t2"]/res[name+"_t2"], 3)})
 		}

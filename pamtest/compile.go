@@ -11,13 +11,17 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/gopam/pam/internal/libpam"
 )
 
 // CompileModule compiles a PAM module written in C and returns the absolute
 // path of the shared object, named name (".so" is appended when missing) in
 // a directory from t.TempDir. The source is built with
 // "cc -shared -fPIC -Wall -Werror -O2 ... -lpam", so it must compile without
-// warnings; $CC, if set, replaces cc.
+// warnings; $CC, if set, replaces cc. When the loaded libpam is an OpenPAM
+// with headers beside it (GOPAM_LIBPAM naming PREFIX/lib/libpam.so.2), the
+// source is compiled against PREFIX/include and linked to that libpam.
 //
 // Each distinct source is compiled once per test binary process, even when
 // many tests, possibly in parallel, ask for it; later calls copy the cached
@@ -107,6 +111,10 @@ func compileCached(csource string, shared bool, args []string) ([]byte, error) {
 		return nil, err
 	}
 	flags := []string{"-Wall", "-Werror", "-O2"}
+	if l, err := libpam.Load(); err == nil {
+		// OpenPAM in a private prefix: its headers and its libpam.
+		flags = append(flags, l.BuildFlags()...)
+	}
 	if shared {
 		flags = append(flags, "-shared", "-fPIC")
 	}

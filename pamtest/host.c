@@ -14,6 +14,9 @@
  */
 #define _GNU_SOURCE
 #include <security/pam_appl.h>
+#if __has_include(<security/openpam.h>)
+#include <security/openpam.h>
+#endif
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
@@ -105,6 +108,7 @@ static char *take_answer(void)
 	return line;
 }
 
+#ifdef PAM_BINARY_PROMPT
 /*
  * binary_answer prints a libpamc packet (u32 big-endian length including
  * the 5-byte header, u8 type, data) and returns the malloc'd answer packet
@@ -128,6 +132,7 @@ static char *binary_answer(const unsigned char *in)
 	memcpy(out + 5, "pong", 4);
 	return (char *)out;
 }
+#endif
 
 static int conversation(int n, const struct pam_message **msg,
 			struct pam_response **resp, void *appdata)
@@ -171,6 +176,7 @@ static int conversation(int n, const struct pam_message **msg,
 		case PAM_ERROR_MSG:
 			print_text("error", m->msg);
 			break;
+#ifdef PAM_BINARY_PROMPT
 		case PAM_BINARY_PROMPT:
 			if (m->msg == NULL) {
 				printf("binary null\n");
@@ -182,6 +188,7 @@ static int conversation(int n, const struct pam_message **msg,
 			if (r[i].resp == NULL)
 				goto fail;
 			break;
+#endif
 		default:
 			printf("style %d\n", m->msg_style);
 			goto fail;
@@ -263,6 +270,45 @@ static int usage(const char *why, const char *arg)
 	return 2;
 }
 
+/*
+ * start_confdir is pam_start_confdir on Linux-PAM. OpenPAM has none: it
+ * reads the policy CONFDIR/SERVICE (or CONFDIR/other) through the path form
+ * of the service name, with the features that forbid or verify it switched
+ * off, as gopam does (internal/libpam/openpam.go), and PAM_SERVICE then set
+ * back to the plain name.
+ */
+static int start_confdir(const char *confdir, const char *service,
+			 const char *user, const struct pam_conv *conv,
+			 pam_handle_t **pamh)
+{
+#ifdef OPENPAM
+	static const int features[] = {
+		OPENPAM_RESTRICT_SERVICE_NAME, OPENPAM_VERIFY_POLICY_FILE,
+		OPENPAM_VERIFY_MODULE_FILE, OPENPAM_FALLBACK_TO_OTHER,
+	};
+	char path[PATH_MAX];
+	size_t i;
+	int rc;
+
+	if (snprintf(path, sizeof path, "%s/%s", confdir, service) >= (int)sizeof path)
+		return PAM_BUF_ERR;
+	if (access(path, F_OK) != 0 &&
+	    (snprintf(path, sizeof path, "%s/other", confdir) >= (int)sizeof path ||
+	     access(path, F_OK) != 0))
+		return PAM_ABORT;
+	for (i = 0; i < sizeof features / sizeof features[0]; i++)
+		openpam_set_feature(features[i], 0);
+	rc = pam_start(path, user, conv, pamh);
+	if (rc == PAM_SUCCESS)
+		rc = pam_set_item(*pamh, PAM_SERVICE, NULL);
+	if (rc == PAM_SUCCESS)
+		rc = pam_set_item(*pamh, PAM_SERVICE, service);
+	return rc;
+#else
+	return pam_start_confdir(service, user, conv, confdir, pamh);
+#endif
+}
+
 int main(int argc, char **argv)
 {
 	struct pam_conv conv = { conversation, NULL };
@@ -308,8 +354,8 @@ int main(int argc, char **argv)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	printf("tid %ld\n", (long)syscall(SYS_gettid));
-	rc = pam_start_confdir(argv[optind + 1], argv[optind + 2], &conv,
-			       argv[optind], &pamh);
+	rc = start_confdir(argv[optind], argv[optind + 1], argv[optind + 2],
+			   &conv, &pamh);
 	printf("start %d\n", rc);
 	if (rc != PAM_SUCCESS) {
 		free(answers);

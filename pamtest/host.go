@@ -27,7 +27,9 @@ var hostSource string
 //	host [-a ANSWER]... [-f CODE] [-m MAX] [-N] [-B] CONFDIR SERVICE USER [OP]...
 //
 // CONFDIR is a stack's Dir, SERVICE a service written by Stack.Service and
-// USER the user name given to pam_start_confdir. The host starts one
+// USER the user name given to pam_start_confdir (on OpenPAM, which has no
+// pam_start_confdir, the host reads CONFDIR/SERVICE the way gopam's
+// Config.ConfDir does there, and has no binary prompts). The host starts one
 // transaction, runs each OP on it in order and ends it with pam_end and the
 // last result. An OP is one of
 //

@@ -13,17 +13,25 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/gopam/pam"
 )
 
-// PAM return codes of Linux-PAM that the tests below expect.
-const (
-	codeSuccess     = 0
-	codePermDenied  = 6
-	codeAuthErr     = 7
-	codeUserUnknown = 10
-	codeConvErr     = 19
-	codeAbort       = 26
+// PAM return codes that the tests below expect, in the numbers of the
+// loaded libpam (Linux-PAM's or OpenPAM's).
+var (
+	codeSuccess     = codeNumber(pam.Success)
+	codePermDenied  = codeNumber(pam.ErrPermDenied)
+	codeAuthErr     = codeNumber(pam.ErrAuth)
+	codeUserUnknown = codeNumber(pam.ErrUserUnknown)
+	codeConvErr     = codeNumber(pam.ErrConv)
+	codeAbort       = codeNumber(pam.ErrAbort)
 )
+
+func codeNumber(c pam.Code) int {
+	n, _ := c.Errno()
+	return n
+}
 
 // fatalRecorder is a testing.TB whose Fatal methods record the message and
 // end the calling goroutine, so that tests can check how the kit fails.
@@ -149,6 +157,7 @@ func TestMissingErrorNamesPackage(t *testing.T) {
 }
 
 func TestServiceRewritesModules(t *testing.T) {
+	LinuxPAMOnly(t, "Linux-PAM's modules and control syntax")
 	s := New(t)
 	dir, err := ModuleDir()
 	if err != nil {
@@ -285,6 +294,7 @@ func pamtester(t *testing.T, s *Stack, stdin, service, user string) (string, boo
 }
 
 func TestPamtesterThroughWrapper(t *testing.T) {
+	LinuxPAMOnly(t, "pamtester and cwrap's pam_wrapper run Linux-PAM")
 	s := New(t)
 	s.Service("permit", "auth required pam_permit.so")
 	s.Service("deny", "auth required pam_deny.so")
@@ -355,6 +365,7 @@ func wantLines(t *testing.T, out string, want ...string) {
 }
 
 func TestConfdirHost(t *testing.T) {
+	LinuxPAMOnly(t, "modules pam_userdb and pam_exec")
 	run := host(t)
 	s := New(t)
 
@@ -400,6 +411,7 @@ func TestConfdirHost(t *testing.T) {
 }
 
 func TestConfdirHostMatrix(t *testing.T) {
+	LinuxPAMOnly(t, "cwrap's pam_matrix is built for Linux-PAM")
 	_, err := ModulePath("pam_matrix.so")
 	requireInstalled(t, err)
 	run := host(t)
@@ -425,11 +437,12 @@ func TestConfdirHostMatrix(t *testing.T) {
 const chattySource = `
 #include <stdlib.h>
 #include <string.h>
+#include <security/pam_appl.h>
 #include <security/pam_modules.h>
 
 static int ask(const struct pam_conv *conv, int style, const char *text, const char *want)
 {
-	const struct pam_message m = { style, text }, *mp = &m;
+	const struct pam_message m = { style, (char *)text }, *mp = &m;
 	struct pam_response *r = NULL;
 	int rc, ok;
 
@@ -589,6 +602,7 @@ func TestHostExitStatus(t *testing.T) {
 // moduleSource is a PAM module that admits alice only.
 const moduleSource = `
 #include <string.h>
+#include <security/pam_appl.h>
 #include <security/pam_modules.h>
 
 int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
@@ -708,5 +722,19 @@ func TestNeverWritesOutsideTempDir(t *testing.T) {
 		if !strings.HasPrefix(p, root+string(filepath.Separator)) {
 			t.Errorf("%s is outside the stack's temporary directory %s", p, root)
 		}
+	}
+}
+
+// TestServiceLinuxPAMModule: a Linux-PAM module in a service skips the test
+// on OpenPAM, which cannot load it, and is found on Linux-PAM.
+func TestServiceLinuxPAMModule(t *testing.T) {
+	var wrote, skipped bool
+	t.Run("stress", func(t *testing.T) {
+		defer func() { skipped = t.Skipped() }()
+		New(t).Service("s", "auth required pam_stress.so")
+		wrote = true
+	})
+	if openpam := pam.Implementation() == "OpenPAM"; wrote == openpam || skipped != openpam {
+		t.Errorf("on %s: service written %v, test skipped %v", pam.Implementation(), wrote, skipped)
 	}
 }

@@ -10,6 +10,9 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/gopam/pam"
+	"github.com/gopam/pam/internal/libpam"
 )
 
 // Stack is a private PAM configuration directory (a confdir for
@@ -25,10 +28,20 @@ type Stack struct {
 	data string // root/data: files that modules and scripts read
 }
 
-// New returns an empty Stack in a fresh directory from t.TempDir.
+// New returns an empty Stack in a fresh directory from t.TempDir. On
+// OpenPAM, whose path form of a service name allows only the portable file
+// name characters, a test name that gives other characters gets a directory
+// from os.MkdirTemp instead, removed when the test ends.
 func New(t testing.TB) *Stack {
 	t.Helper()
 	root := t.TempDir()
+	if l, err := libpam.Load(); err == nil && l.CheckConfDir(filepath.Join(root, "pam.d"), "service") != nil {
+		var err error
+		if root, err = os.MkdirTemp("", "pamtest-"); err != nil {
+			t.Fatalf("pamtest: %v", err)
+		}
+		t.Cleanup(func() { os.RemoveAll(root) })
+	}
 	s := &Stack{
 		t:    t,
 		root: root,
@@ -67,27 +80,59 @@ func (s *Stack) Dir() string { return s.conf }
 //     is not installed fails the test with the Debian package that ships it,
 //     except on a line whose type starts with '-', which libpam skips when the
 //     module is missing and which is then written unchanged. To test a missing
-//     module, name it by an absolute path.
+//     module, name it by an absolute path. On OpenPAM, a module that only
+//     Linux-PAM or cwrap's pam_wrapper ships skips the test instead (see
+//     LinuxPAMOnly).
 //   - The target of an include or substack control, and of Debian's
 //     "@include", becomes a path in Dir() when it has no '/', because Debian's
 //     libpam would otherwise read it from /etc/pam.d even under a confdir.
 //   - Module paths containing '/' are written unchanged.
+//   - On OpenPAM, an argument in Linux-PAM's brackets, such as
+//     "[prompt=Password: ]", is written in OpenPAM's quotes instead.
 //
 // A line must not contain a newline; a malformed line (an unknown module
 // type, a missing control or module) fails the test.
+//
+// On OpenPAM, which fills a facility a policy leaves out from the system's
+// "other" policy, every facility the lines do not name (auth, account,
+// password, session) gets a line "FACILITY required pam_deny.so", so that
+// the stack is complete, reads nothing outside Dir() and denies what it
+// does not define, as Linux-PAM does for a facility without modules.
 func (s *Stack) Service(name string, lines ...string) string {
 	s.t.Helper()
 	if err := checkServiceName(name); err != nil {
 		s.t.Fatalf("pamtest: %v", err)
 	}
 	var b strings.Builder
+	defined := map[string]bool{}
 	for i, line := range lines {
 		out, err := s.rewriteLine(line)
+		var missing *MissingError
+		if errors.As(err, &missing) && linuxPAMPackage(missing.Package) {
+			// On OpenPAM, which cannot load them, a module of Linux-PAM or
+			// of cwrap's pam_wrapper means the test needs Linux-PAM.
+			LinuxPAMOnly(s.t, missing.What)
+		}
 		if err != nil {
 			s.t.Fatalf("pamtest: service %s, line %d %q: %v", name, i+1, line, err)
 		}
 		b.WriteString(out)
 		b.WriteByte('\n')
+		if ts, te := nextToken(line, 0); ts < te {
+			defined[strings.TrimPrefix(strings.ToLower(line[ts:te]), "-")] = true
+		}
+	}
+	if pam.Implementation() == "OpenPAM" {
+		for _, f := range []string{"auth", "account", "password", "session"} {
+			if defined[f] {
+				continue
+			}
+			out, err := s.rewriteLine(f + " required pam_deny.so")
+			if err != nil {
+				s.t.Fatalf("pamtest: service %s: completing facility %s: %v", name, f, err)
+			}
+			b.WriteString(out + "\n")
+		}
 	}
 	if err := os.WriteFile(filepath.Join(s.conf, name), []byte(b.String()), 0o644); err != nil {
 		s.t.Fatalf("pamtest: writing service %s: %v", name, err)
@@ -157,8 +202,15 @@ func (s *Stack) rewriteLine(line string) (string, error) {
 	if control == "include" || control == "substack" {
 		return line[:ms] + s.includePath(mod) + line[me:], nil
 	}
+	rest := line[me:]
+	if pam.Implementation() == "OpenPAM" {
+		var err error
+		if rest, err = openpamArgs(rest); err != nil {
+			return "", err
+		}
+	}
 	if strings.ContainsRune(mod, '/') {
-		return line, nil
+		return line[:me] + rest, nil
 	}
 	p, err := ModulePath(mod)
 	if err != nil {
@@ -167,7 +219,42 @@ func (s *Stack) rewriteLine(line string) (string, error) {
 		}
 		return "", err
 	}
-	return line[:ms] + p + line[me:], nil
+	return line[:ms] + p + rest, nil
+}
+
+// openpamArgs rewrites module arguments for OpenPAM, which reads an
+// argument holding blanks in quotes where Linux-PAM takes it in brackets:
+// "[prompt=Password: ]" becomes "\"prompt=Password: \"" (Linux-PAM's "\]"
+// is unescaped; an argument holding '"' gets single quotes).
+func openpamArgs(rest string) (string, error) {
+	var b strings.Builder
+	for i := 0; i < len(rest); i++ {
+		if rest[i] != '[' || i == 0 || (rest[i-1] != ' ' && rest[i-1] != '\t') {
+			b.WriteByte(rest[i])
+			continue
+		}
+		var arg strings.Builder
+		j := i + 1
+		for ; j < len(rest) && rest[j] != ']'; j++ {
+			if rest[j] == '\\' && j+1 < len(rest) && rest[j+1] == ']' {
+				j++
+			}
+			arg.WriteByte(rest[j])
+		}
+		if j == len(rest) {
+			return "", errors.New("an argument starting with '[' has no closing ']'")
+		}
+		q := `"`
+		if strings.ContainsRune(arg.String(), '"') {
+			q = "'"
+		}
+		if strings.Contains(arg.String(), q) {
+			return "", errors.New("an argument holds both kinds of quotes, which OpenPAM cannot read")
+		}
+		b.WriteString(q + arg.String() + q)
+		i = j
+	}
+	return b.String(), nil
 }
 
 // includePath returns the path that an include, substack or @include target
@@ -338,4 +425,23 @@ func (s *Stack) WrapperEnv() []string {
 		"PAM_WRAPPER=1",
 		"PAM_WRAPPER_SERVICE_DIR=" + s.conf,
 	}
+}
+
+// LinuxPAMOnly skips the test, saying why, when the loaded libpam is
+// OpenPAM: for a test that needs a module only Linux-PAM ships (pam_stress,
+// pam_exec, pam_env, ...) or a feature only Linux-PAM has (the fail delay,
+// binary prompts, removing a variable). It is the one place where gopam's
+// suites decide that a test does not apply to OpenPAM, so that the OpenPAM
+// pass can count what it skipped and why.
+func LinuxPAMOnly(t testing.TB, why string) {
+	t.Helper()
+	if impl := pam.Implementation(); impl == "OpenPAM" {
+		t.Skipf("needs Linux-PAM: %s (the loaded libpam is %s)", why, impl)
+	}
+}
+
+// linuxPAMPackage reports whether pkg is the Debian package of Linux-PAM's
+// modules or of cwrap's pam_wrapper, whose modules only Linux-PAM can load.
+func linuxPAMPackage(pkg string) bool {
+	return pkg == "libpam-modules" || pkg == "libpam-wrapper"
 }

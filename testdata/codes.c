@@ -3,6 +3,9 @@
  * against. */
 #include <stdio.h>
 #include <security/pam_appl.h>
+#if __has_include(<security/openpam.h>)
+#include <security/openpam.h>
+#endif
 
 #define C(tok, val) printf("%s %d %s\n", tok, val, pam_strerror(NULL, val))
 
@@ -25,6 +28,12 @@ int main(void) {
 	C("try_again", PAM_TRY_AGAIN); C("ignore", PAM_IGNORE);
 	C("abort", PAM_ABORT); C("authtok_expired", PAM_AUTHTOK_EXPIRED);
 	C("module_unknown", PAM_MODULE_UNKNOWN); C("bad_item", PAM_BAD_ITEM);
+#ifdef PAM_CONV_AGAIN
 	C("conv_again", PAM_CONV_AGAIN); C("incomplete", PAM_INCOMPLETE);
+#endif
+#ifdef OPENPAM
+	C("domain_unknown", PAM_DOMAIN_UNKNOWN); C("bad_handle", PAM_BAD_HANDLE);
+	C("bad_feature", PAM_BAD_FEATURE); C("bad_constant", PAM_BAD_CONSTANT);
+#endif
 	return 0;
 }

@@ -59,15 +59,24 @@ type options struct {
 	items   []itemArg
 	env     []envArg
 
-	// answers are the scripted answers in command-line order; scripted
-	// records that --answer or --answers-file was given at all, so that an
-	// empty answers file still means "never ask the terminal".
-	answers  [][]byte
+	// answers are the sources of scripted answers in command-line order;
+	// scripted records that --answer or --answers-file was given at all, so
+	// that an empty answers file still means "never ask the terminal".
+	answers  []answerSource
 	scripted bool
 
 	service string
 	pamUser string
 	ops     []operation
+}
+
+// answerSource is one --answer (text) or one --answers-file, whose lines
+// pam.Lines hands out as the prompts come (data is the file's contents, read
+// when the arguments are checked and wiped at exit).
+type answerSource struct {
+	text  []byte
+	lines *pam.LineConversation
+	data  []byte
 }
 
 // itemArg is one -I item=value.
@@ -167,7 +176,7 @@ func parseArgs(args []string, stdin *os.File) (*options, error) {
 			}
 			o.confDir = value
 		case "--answer":
-			o.answers = append(o.answers, []byte(value))
+			o.answers = append(o.answers, answerSource{text: []byte(value)})
 			o.scripted = true
 		case "--answers-file":
 			if err := o.readAnswers(value, stdin); err != nil {
@@ -258,8 +267,10 @@ func (o *options) addEnv(spec string) error {
 	return nil
 }
 
-// readAnswers reads one answer per line from file ("-" is standard input).
-// The line ends are not part of the answers; a final line without one counts.
+// readAnswers reads the answers file ("-" is standard input), so that a
+// missing file or a NUL byte is bad input found before anything runs. Its
+// lines are handed out one per prompt by pam.Lines: the line ends are not
+// part of the answers, and a final line without one counts.
 func (o *options) readAnswers(file string, stdin *os.File) error {
 	var data []byte
 	var err error
@@ -271,18 +282,14 @@ func (o *options) readAnswers(file string, stdin *os.File) error {
 		data, err = os.ReadFile(file)
 	}
 	if err != nil {
+		clear(data)
 		return usagef("--answers-file: %v", err)
 	}
-	defer clear(data)
 	if bytes.IndexByte(data, 0) >= 0 {
+		clear(data)
 		return usagef("--answers-file %s: contains a NUL byte", file)
 	}
 	o.scripted = true
-	for len(data) > 0 {
-		line, rest, _ := bytes.Cut(data, []byte("\n"))
-		line = bytes.TrimSuffix(line, []byte("\r"))
-		o.answers = append(o.answers, append([]byte(nil), line...))
-		data = rest
-	}
+	o.answers = append(o.answers, answerSource{lines: pam.Lines(bytes.NewReader(data), nil), data: data})
 	return nil
 }

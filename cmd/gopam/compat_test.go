@@ -115,6 +115,7 @@ func compatCases(s *pamtest.Stack) []compatCase {
 // operation (success on standard output, failure on standard error), the
 // same module messages, and the same exit status.
 func TestPamtesterCompat(t *testing.T) {
+	pamtest.LinuxPAMOnly(t, "pamtester and cwrap's pam_wrapper run Linux-PAM")
 	pamtester, err := exec.LookPath("pamtester")
 	if err != nil {
 		t.Fatalf("pamtester is not installed: install the Debian package pamtester (apt-get install pamtester): %v", err)

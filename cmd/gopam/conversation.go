@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -17,7 +18,7 @@ import (
 // every message in the transcript of the running operation.
 type conversation struct {
 	scripted bool
-	answers  [][]byte // what is left of the scripted answers
+	answers  []answerSource // what is left of the scripted answers
 
 	term pam.TerminalConversation
 
@@ -72,12 +73,10 @@ func (c *conversation) Converse(ctx context.Context, msgs []pam.Message) ([]pam.
 		case pam.PromptEchoOn, pam.PromptEchoOff:
 			var ans []byte
 			if c.scripted {
-				if len(c.answers) == 0 {
-					return fail(&ev, fmt.Errorf("%w: %s", pam.ErrNoAnswer, esc.Quote(m.Text)))
+				var err error
+				if ans, err = c.nextAnswer(ctx, m); err != nil {
+					return fail(&ev, err)
 				}
-				ans = append([]byte(nil), c.answers[0]...)
-				clear(c.answers[0])
-				c.answers = c.answers[1:]
 				ev.Source = "answer"
 				if c.prompt != nil {
 					if m.Style == pam.PromptEchoOn {
@@ -106,6 +105,30 @@ func (c *conversation) Converse(ctx context.Context, msgs []pam.Message) ([]pam.
 		c.record(ev)
 	}
 	return resps, nil
+}
+
+// nextAnswer takes the next scripted answer for the prompt m: an --answer,
+// or the next line of an answers file.
+func (c *conversation) nextAnswer(ctx context.Context, m pam.Message) ([]byte, error) {
+	for len(c.answers) > 0 {
+		src := &c.answers[0]
+		if src.lines == nil {
+			ans := append([]byte(nil), src.text...)
+			clear(src.text)
+			c.answers = c.answers[1:]
+			return ans, nil
+		}
+		r, err := src.lines.Converse(ctx, []pam.Message{m})
+		if errors.Is(err, pam.ErrNoAnswer) {
+			c.answers = c.answers[1:] // the file is used up
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return r[0].Data, nil
+	}
+	return nil, fmt.Errorf("%w: %s", pam.ErrNoAnswer, esc.Quote(m.Text))
 }
 
 func (c *conversation) record(ev convEvent) {

@@ -12,9 +12,12 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/gopam/pam/pamtest"
 )
 
 func TestDemoScripted(t *testing.T) {
+	pamtest.LinuxPAMOnly(t, "the demo stack's modules pam_exec and pam_env")
 	o := gopam(t, "", "demo", "--answer", demoPassword)
 	if o.status != 0 {
 		t.Fatalf("demo with the right password failed:\n%v", o)
@@ -50,6 +53,7 @@ func TestDemoScripted(t *testing.T) {
 }
 
 func TestDemoUserAndJSON(t *testing.T) {
+	pamtest.LinuxPAMOnly(t, "the demo stack's modules pam_exec and pam_env")
 	o := gopam(t, "", "demo", "--json", "--user", "demo-user-x", "--answer", demoPassword)
 	if o.status != 0 {
 		t.Fatalf("%v", o)
@@ -74,6 +78,7 @@ func TestDemoUserAndJSON(t *testing.T) {
 }
 
 func TestDemoWrongPassword(t *testing.T) {
+	pamtest.LinuxPAMOnly(t, "the demo stack's modules pam_exec and pam_env")
 	o := gopam(t, "", "demo", "--answer", "not-the-password")
 	if o.status != 1 {
 		t.Fatalf("want exit status 1:\n%v", o)
@@ -93,6 +98,7 @@ func TestDemoWrongPassword(t *testing.T) {
 // demo fails at once instead of waiting (a wait would end in runProgram's
 // deadline, with another status and message).
 func TestDemoNoTerminalNoAnswer(t *testing.T) {
+	pamtest.LinuxPAMOnly(t, "the demo stack's modules pam_exec and pam_env")
 	o := gopam(t, "", "demo")
 	if o.status != 1 || !strings.Contains(o.stderr, "standard input is not a terminal") || !strings.Contains(o.stderr, "--answer") {
 		t.Errorf("want a clear error:\n%v", o)
@@ -232,6 +238,7 @@ func runOnPTY(t *testing.T, typed string, args ...string) (string, int) {
 }
 
 func TestDemoTerminalNoEcho(t *testing.T) {
+	pamtest.LinuxPAMOnly(t, "the demo stack's modules pam_exec and pam_env")
 	shown, status := runOnPTY(t, demoPassword, "demo")
 	if status != 0 || !strings.Contains(shown, "gopam demo: login complete") {
 		t.Fatalf("the demo on a terminal failed (status %d):\n%s", status, shown)
@@ -256,6 +263,7 @@ func TestDemoTerminalNoEcho(t *testing.T) {
 // TestInterruptRestoresTerminal interrupts gopam at a password prompt, when
 // the terminal's echo is off, and checks that echo is back afterwards.
 func TestInterruptRestoresTerminal(t *testing.T) {
+	pamtest.LinuxPAMOnly(t, "the demo stack's modules pam_exec and pam_env")
 	master, slave := openPTY(t)
 	defer master.Close()
 	before, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)

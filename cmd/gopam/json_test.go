@@ -34,6 +34,7 @@ func decodeReport(t *testing.T, o outcome) (report, map[string]any) {
 }
 
 func TestJSONFailedOperation(t *testing.T) {
+	pamtest.LinuxPAMOnly(t, "module pam_userdb")
 	s := pamtest.New(t)
 	db := s.UserDB("users", map[string]string{"alice": "right-password"})
 	svc := s.Service("login", "auth required pam_userdb.so db="+db+" crypt=none", "account required pam_permit.so")
@@ -61,6 +62,9 @@ func TestJSONFailedOperation(t *testing.T) {
 	errno, _ := pam.ErrAuth.Errno()
 	if op.Op != "authenticate" || op.OK || op.Code != "PAM_AUTH_ERR" || op.Errno != errno || op.Errno == 0 {
 		t.Errorf("operation: %+v, want authenticate failing with PAM_AUTH_ERR (%d)", op, errno)
+	}
+	if op.Outcome != "credentials" || r.Start.Outcome != "ok" {
+		t.Errorf("outcomes: start %q, operation %q; want ok and credentials", r.Start.Outcome, op.Outcome)
 	}
 	if op.Strerror != "Authentication failure" || op.Message != op.Strerror {
 		t.Errorf("strerror %q, message %q: want libpam's \"Authentication failure\"", op.Strerror, op.Message)
@@ -100,6 +104,7 @@ func secretsStack(t *testing.T) (*pamtest.Stack, string) {
 }
 
 func TestJSONMasksSecrets(t *testing.T) {
+	pamtest.LinuxPAMOnly(t, "module pam_stress")
 	s, svc := secretsStack(t)
 	o := gopam(t, "", "--json", "--confdir", s.Dir(), "--answer", "bob", "--answer", "pw-secret-1234",
 		"-E", "API_PASSWD=topsecret-cli", "-E", "PLAIN=shown", svc, "", "authenticate", "open_session")
@@ -187,6 +192,7 @@ func TestJSONStartFailure(t *testing.T) {
 }
 
 func TestTimeout(t *testing.T) {
+	pamtest.LinuxPAMOnly(t, "module pam_exec")
 	s := pamtest.New(t)
 	// The module sleeps 30 s: a gopam that honours --timeout ends a hundred
 	// times sooner, on any machine.
@@ -217,6 +223,7 @@ func TestTimeout(t *testing.T) {
 // described under JSON OUTPUT in --help, and that every field described
 // there is in the output.
 func TestJSONFieldsDocumented(t *testing.T) {
+	pamtest.LinuxPAMOnly(t, "module pam_stress")
 	help := gopam(t, "", "--help")
 	if help.status != 0 {
 		t.Fatalf("--help: %v", help)
@@ -287,6 +294,7 @@ func collectKeys(v any, seen map[string]bool) {
 // TestJSONIsTheOnlyOutput checks that --json keeps standard output to the
 // document even when modules talk.
 func TestJSONIsTheOnlyOutput(t *testing.T) {
+	pamtest.LinuxPAMOnly(t, "module pam_echo")
 	s := pamtest.New(t)
 	svc := s.Service("chatty", "auth required pam_echo.so hello %u", "auth required pam_permit.so")
 	o := gopam(t, "", "--json", "--confdir", s.Dir(), svc, "alice", "authenticate")

@@ -76,7 +76,8 @@ func oneLine(s string) string {
 
 func wipeAnswers(o *options) {
 	for _, a := range o.answers {
-		clear(a)
+		clear(a.text)
+		clear(a.data)
 	}
 }
 

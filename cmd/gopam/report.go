@@ -37,6 +37,7 @@ type result struct {
 	Errno      int    `json:"errno"`
 	Strerror   string `json:"strerror"`
 	Error      string `json:"error"`
+	Outcome    string `json:"outcome"`
 	DurationNS int64  `json:"duration_ns"`
 	Duration   string `json:"duration"`
 }
@@ -103,7 +104,7 @@ func codeName(c pam.Code, errno int) string {
 
 // newResult describes the outcome err of a call that took d.
 func newResult(err error, d time.Duration) result {
-	r := result{OK: err == nil, DurationNS: d.Nanoseconds(), Duration: d.String()}
+	r := result{OK: err == nil, Outcome: pam.Classify(err).String(), DurationNS: d.Nanoseconds(), Duration: d.String()}
 	if err == nil {
 		r.Code = pam.Success.Name()
 		return r

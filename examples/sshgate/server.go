@@ -278,7 +278,9 @@ func (s *server) config(c *conn) *ssh.ServerConfig {
 func (c *conn) login(user, method string, conv pam.Conversation, k *challenger) (*ssh.Permissions, error) {
 	who := esc.Quote(user)
 	if user == "" {
-		// pam.Config's empty User means the user running the server.
+		// pam.Start would refuse it too (pam.ErrUserRequired: an empty
+		// User with a conversation of the program's own); refusing it
+		// here takes no transaction slot.
 		c.logf("%s: refused an empty user name", method)
 		return nil, errors.New("no user name")
 	}

@@ -340,16 +340,21 @@ func (s *server) showStep(w http.ResponseWriter, tok string, l *login, notice st
 // reason says why a login failed, in words fit for the person logging in.
 func reason(err error) string {
 	var pe *pam.Error
-	switch {
-	case errors.Is(err, pam.ErrDialogCancelled):
-		return "the login was cancelled"
-	case !errors.As(err, &pe):
-		return "internal error"
-	case pe.Code == pam.ErrUserUnknown:
-		// Do not tell who has an account.
+	switch pam.Classify(err) {
+	case pam.OutcomeCredentials:
+		// The same words for a wrong password and an unknown user: do
+		// not tell who has an account.
 		return pam.ErrAuth.Error()
+	case pam.OutcomeAccount:
+		if errors.As(err, &pe) {
+			return pe.Code.Error() // such as "user account has expired"
+		}
+	case pam.OutcomeCanceled:
+		return "the login was cancelled"
+	case pam.OutcomeTemporary:
+		return "the authentication service is unavailable; try again later"
 	}
-	return pe.Code.Error()
+	return "internal error"
 }
 
 // human formats d as "60 seconds" rather than "1m0s".

@@ -38,14 +38,18 @@ type StartMem struct {
 }
 
 // Start calls pam_start, or pam_start_confdir when confdir is not empty, with
-// gopam's conversation trampoline and appdata as its appdata_ptr. service,
+// gopam's conversation trampoline and appdata as its appdata_ptr; the module
+// cache looks for changed files before and for new modules after. service,
 // user and confdir must be NUL-terminated (CString); user may be nil for
 // "no user yet". libpam copies all of them and the pam_conv struct.
 func (l *Lib) Start(service, user, confdir []byte, appdata uintptr, m *StartMem) (Handle, int) {
 	m.conv = [2]uintptr{l.convTrampoline, appdata}
 	m.h = 0
+	cache.beforeStart()
 	var rc uintptr
-	if confdir != nil {
+	if l.Impl == ImplOpenPAM && l.startConfdir == 0 { // openpam.go: confdir there
+		rc = l.startOpenPAM(service, user, confdir, m)
+	} else if confdir != nil {
 		rc, _, _ = purego.SyscallN(l.startConfdir, uintptr(unsafe.Pointer(&service[0])),
 			bytesPtr(user), uintptr(unsafe.Pointer(&m.conv)), uintptr(unsafe.Pointer(&confdir[0])),
 			uintptr(unsafe.Pointer(&m.h)))
@@ -57,6 +61,9 @@ func (l *Lib) Start(service, user, confdir []byte, appdata uintptr, m *StartMem)
 	runtime.KeepAlive(user)
 	runtime.KeepAlive(confdir)
 	runtime.KeepAlive(m)
+	if rc == 0 {
+		cache.afterStart(l)
+	}
 	return m.h, int(int32(rc))
 }
 
@@ -204,8 +211,12 @@ func (l *Lib) Getenv(h Handle, name []byte) (string, bool) {
 }
 
 // Putenv calls pam_putenv with a NUL-terminated "NAME=value" (or, on
-// Linux-PAM, "NAME" to unset). libpam copies it.
+// Linux-PAM, "NAME" to unset). libpam copies it. On OpenPAM the value it
+// replaces is wiped first (openpam.go).
 func (l *Lib) Putenv(h Handle, nameValue []byte) int {
+	if l.Impl == ImplOpenPAM {
+		l.wipeReplaced(h, nameValue)
+	}
 	r, _, _ := purego.SyscallN(l.putenv, uintptr(h), uintptr(unsafe.Pointer(&nameValue[0])))
 	runtime.KeepAlive(nameValue)
 	return int(int32(r))

@@ -38,9 +38,11 @@ type Lib struct {
 	setItem, getItem, strerror            uintptr
 	getenv, putenv, getenvlist            uintptr
 	failDelay, unsetenv, setenv, openpamV uintptr
+	getFeature, setFeature                uintptr // OpenPAM
 
 	malloc, calloc, free uintptr
 	dladdr               uintptr
+	libc                 uintptr // the C library's handle
 
 	convTrampoline  uintptr
 	delayTrampoline uintptr
@@ -97,7 +99,7 @@ func load() (*Lib, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot load libpam: %w", err)
 	}
-	l := &Lib{Path: path}
+	l := &Lib{Path: path, libc: ch}
 	sym := func(h uintptr, name string) uintptr {
 		p, err := purego.Dlsym(h, name)
 		if err != nil {
@@ -130,6 +132,8 @@ func load() (*Lib, error) {
 	l.unsetenv = sym(ph, "pam_unsetenv")
 	l.setenv = sym(ph, "pam_setenv")
 	l.openpamV = sym(ph, "openpam_get_option")
+	l.getFeature = sym(ph, "openpam_get_feature")
+	l.setFeature = sym(ph, "openpam_set_feature")
 	switch {
 	case l.openpamV != 0:
 		l.Impl = ImplOpenPAM
@@ -140,6 +144,9 @@ func load() (*Lib, error) {
 	l.convTrampoline = purego.NewCallback(convTrampoline)
 	if l.Impl == ImplLinuxPAM {
 		l.delayTrampoline = purego.NewCallback(delayTrampoline)
+	}
+	if cacheWantedByEnv() {
+		l.SetModuleCache(true)
 	}
 	return l, nil
 }
@@ -171,7 +178,8 @@ func (l *Lib) Has(f Feature) bool {
 	case FeatureSetenv:
 		return l.setenv != 0
 	case FeatureConfDir:
-		return l.startConfdir != 0
+		// OpenPAM: the path form of the service name (openpam.go).
+		return l.startConfdir != 0 || l.openpamConfDir()
 	case FeatureBinaryPrompt, FeatureXAuthData, FeatureConvAgain:
 		return linux
 	}

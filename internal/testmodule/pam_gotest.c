@@ -8,8 +8,11 @@
  * pam_gotest: a PAM module whose behaviour gopam's tests choose through
  * module arguments, so that a test can make libpam call the Go library's
  * conversation in exactly the way it wants to check. It is a test tool:
- * never install it in a real PAM configuration. It needs Linux-PAM (it uses
- * pam_syslog, PAM_BINARY_PROMPT and gettid).
+ * never install it in a real PAM configuration. It builds against Linux-PAM
+ * and OpenPAM; on OpenPAM the binary step gives PAM_SERVICE_ERR, the ret=
+ * names are OpenPAM's (its extra codes domain_unknown, bad_handle,
+ * bad_feature and bad_constant too, no conv_again or incomplete), and
+ * setenv= needs the NAME=VALUE form.
  *
  * All six entry points behave alike. Every argument is optional and they
  * combine; the steps run in the order listed here, and a failing step ends
@@ -108,7 +111,24 @@
 #include <unistd.h>
 
 #include <security/pam_modules.h>
+#ifdef OPENPAM
+/*
+ * OpenPAM (its headers define OPENPAM): pam_get_item and pam_putenv are in
+ * pam_appl.h; there is no pam_ext.h, so pam_syslog is plain syslog; there
+ * is no PAM_BINARY_PROMPT, so the binary step is refused; its struct
+ * pam_message has a char *msg, hence the casts below.
+ */
+#include <security/pam_appl.h>
+#define pam_syslog(pamh, level, ...) ((void)(pamh), syslog((level), __VA_ARGS__))
+#else
 #include <security/pam_ext.h>
+#endif
+
+#ifdef SYS_gettid
+#define THREAD_ID() ((long)syscall(SYS_gettid))
+#else
+#define THREAD_ID() ((long)getpid()) /* no kernel thread ids outside Linux */
+#endif
 
 #define MAX_NMSG 4096L
 #define MAX_BIGMSG (16L * 1024 * 1024)
@@ -168,8 +188,16 @@ static const struct code_name codes[] = {
 	{ "authtok_expired", PAM_AUTHTOK_EXPIRED },
 	{ "module_unknown", PAM_MODULE_UNKNOWN },
 	{ "bad_item", PAM_BAD_ITEM },
+#ifdef PAM_CONV_AGAIN
 	{ "conv_again", PAM_CONV_AGAIN },
 	{ "incomplete", PAM_INCOMPLETE },
+#endif
+#ifdef OPENPAM
+	{ "domain_unknown", PAM_DOMAIN_UNKNOWN },
+	{ "bad_handle", PAM_BAD_HANDLE },
+	{ "bad_feature", PAM_BAD_FEATURE },
+	{ "bad_constant", PAM_BAD_CONSTANT },
+#endif
 };
 
 /* Parses a decimal in [0, max] into *out; returns 0 on success. */
@@ -280,7 +308,7 @@ static int write_tid(pam_handle_t *pamh, const char *path, const char *op)
 	char line[64];
 	int fd, n, ok;
 
-	n = snprintf(line, sizeof line, "%s %ld\n", op, (long)syscall(SYS_gettid));
+	n = snprintf(line, sizeof line, "%s %ld\n", op, THREAD_ID());
 	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		pam_syslog(pamh, LOG_ERR, "open %s: %s", path, strerror(errno));
@@ -348,7 +376,7 @@ static void free_responses(struct pam_response *resp, long n, int strings)
 /* Sends one message and frees the answer; for the information-only steps. */
 static int send_info(pam_handle_t *pamh, int style, const char *text)
 {
-	struct pam_message m = { style, text };
+	struct pam_message m = { style, (char *)text };
 	const struct pam_message *mp = &m;
 	struct pam_response *resp = NULL;
 	int rc;
@@ -407,7 +435,7 @@ out:
 
 static int step_nullresp(pam_handle_t *pamh)
 {
-	struct pam_message m = { PAM_TEXT_INFO, "nullresp" };
+	struct pam_message m = { PAM_TEXT_INFO, (char *)"nullresp" };
 	const struct pam_message *mp = &m;
 
 	return converse(pamh, 1, &mp, NULL);
@@ -430,6 +458,10 @@ static int step_bigmsg(pam_handle_t *pamh, long n)
 
 static int step_binary(pam_handle_t *pamh)
 {
+#ifndef PAM_BINARY_PROMPT
+	pam_syslog(pamh, LOG_ERR, "binary: this PAM has no PAM_BINARY_PROMPT");
+	return PAM_SERVICE_ERR;
+#else
 	static const unsigned char ping[PACKET_LEN] = {
 		0, 0, 0, PACKET_LEN, 0x01, 'p', 'i', 'n', 'g'
 	};
@@ -454,11 +486,12 @@ static int step_binary(pam_handle_t *pamh)
 	}
 	free_responses(resp, 1, 0);
 	return rc;
+#endif
 }
 
 static int step_prompt(pam_handle_t *pamh, const struct options *o)
 {
-	struct pam_message m = { o->prompt_style, o->prompt };
+	struct pam_message m = { o->prompt_style, (char *)o->prompt };
 	const struct pam_message *mp = &m;
 	struct pam_response *resp = NULL;
 	int rc;

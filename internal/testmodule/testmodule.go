@@ -1,7 +1,10 @@
 // Package testmodule provides pam_gotest, a PAM module written in C whose
 // behaviour a test chooses with module arguments, so that gopam's tests can
 // make the real libpam call the Go conversation, environment and thread
-// handling in precisely the ways they need to check. It needs Linux-PAM.
+// handling in precisely the ways they need to check. It builds against
+// Linux-PAM and OpenPAM (pamtest.CompileModule picks the headers of the
+// loaded libpam); on OpenPAM the binary step gives PAM_SERVICE_ERR, ret=
+// takes OpenPAM's code names and setenv= needs NAME=VALUE.
 //
 // Build compiles the module (once per test binary) and returns the path to
 // put in a service file:

@@ -1,0 +1,246 @@
+package libpam
+
+import (
+	"os"
+	"strings"
+	"sync"
+)
+
+// EnvModuleCache names the environment variable that turns the module cache
+// off for a deployment: "off", "0", "false" or "no" (read once, when libpam
+// is loaded).
+const EnvModuleCache = "GOPAM_MODULE_CACHE"
+
+// DefaultModuleCacheLimit bounds how many module objects the cache holds. A
+// stack has a handful; past the limit the oldest entry is released.
+const DefaultModuleCacheLimit = 64
+
+// The module cache. libpam dlopens every module of a stack in pam_start and
+// dlcloses it in pam_end, so that each transaction maps, relocates and unmaps
+// the same code again. After a pam_start that loaded something new, the cache
+// takes one extra reference (dlopen with RTLD_NOLOAD, which never loads) on
+// each PAM module object now in the process: libpam's own dlopen and dlclose
+// then only move reference counts. Before each pam_start, a cached module
+// whose file changed on disk (device, inode, size, mtime) is released, so
+// that the transaction after the last one that still uses the old code loads
+// the new file. All of it is in modcache_linux.go; elsewhere the cache is
+// never active.
+type modCache struct {
+	mu      sync.Mutex
+	on      bool
+	limit   int
+	entries []*modEntry // oldest first
+	byName  map[string]*modEntry
+	// stale maps the name of a module released because its file changed to
+	// the identity of the mapping of the old object, which may still be
+	// loaded (a transaction in progress uses it): the cache must not take
+	// it again under the same name.
+	stale    map[string]fileID
+	lastAdds uint64 // the loader's count of objects added, at the last scan
+	sys      modSys // the system part: loader walk, file watch
+}
+
+// modEntry is one cached module object.
+type modEntry struct {
+	name   string // the name libpam loaded it by
+	handle uintptr
+	file   fileID // the file at name when it was cached
+	mapped fileID // the file the object is mapped from (device and inode)
+}
+
+// fileID identifies a file: device, inode, size and modification time. For a
+// mapping only dev and ino are known.
+type fileID struct {
+	dev, ino uint64
+	size     int64
+	mtimeNs  int64
+}
+
+func (a fileID) sameFile(b fileID) bool { return a.dev == b.dev && a.ino == b.ino }
+
+var cache = modCache{limit: DefaultModuleCacheLimit, byName: map[string]*modEntry{}, stale: map[string]fileID{}}
+
+// cacheWantedByEnv reports whether the environment leaves the cache on.
+func cacheWantedByEnv() bool {
+	switch strings.ToLower(strings.TrimSpace(os.Getenv(EnvModuleCache))) {
+	case "off", "0", "false", "no":
+		return false
+	}
+	return true
+}
+
+// SetModuleCache turns the module cache on or off for the process. Off
+// releases every reference it holds. It reports whether the cache is active
+// afterwards: it cannot be where the system offers no way to find the objects
+// libpam loaded.
+func (l *Lib) SetModuleCache(on bool) bool {
+	c := &cache
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if on && !c.on {
+		c.on = c.sys.init(l)
+		c.lastAdds = 0
+	} else if !on && c.on {
+		c.releaseAllLocked()
+		c.on = false
+	}
+	return c.on
+}
+
+// ModuleCacheActive reports whether the module cache is on.
+func ModuleCacheActive() bool {
+	cache.mu.Lock()
+	defer cache.mu.Unlock()
+	return cache.on
+}
+
+// CachedModules returns the names of the cached module objects, oldest first.
+func CachedModules() []string {
+	cache.mu.Lock()
+	defer cache.mu.Unlock()
+	out := make([]string, len(cache.entries))
+	for i, e := range cache.entries {
+		out[i] = e.name
+	}
+	return out
+}
+
+// SetModuleCacheLimit changes the bound (n < 1 means the default) and
+// releases the oldest entries past it. Tests use it.
+func SetModuleCacheLimit(n int) {
+	if n < 1 {
+		n = DefaultModuleCacheLimit
+	}
+	c := &cache
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.limit = n
+	for len(c.entries) > c.limit {
+		c.releaseLocked(c.entries[0])
+	}
+}
+
+// beforeStart releases the cached modules whose files changed, so that the
+// pam_start about to run loads them afresh.
+func (c *modCache) beforeStart() {
+	c.mu.Lock()
+	if c.on && c.sys.changed() {
+		for _, e := range append([]*modEntry(nil), c.entries...) {
+			if id, ok := statFile(e.name); !ok || id != e.file {
+				c.stale[e.name] = e.mapped
+				c.releaseLocked(e)
+			}
+		}
+		if len(c.stale) > 4*c.limit {
+			clear(c.stale)
+		}
+	}
+	c.mu.Unlock()
+}
+
+// afterStart takes a reference on the modules a successful pam_start loaded,
+// if the loader added any object since the last look.
+func (c *modCache) afterStart(l *Lib) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.on {
+		return
+	}
+	adds, ok := c.sys.adds()
+	if !ok || adds == c.lastAdds {
+		return
+	}
+	c.lastAdds = adds
+	objs := c.sys.objects()
+	var maps []mapping
+	for _, o := range objs {
+		if o.name == "" || c.byName[o.name] != nil || !strings.Contains(o.name, "/") {
+			continue
+		}
+		h := c.sys.noload(o.name)
+		if h == 0 {
+			continue // unloaded meanwhile
+		}
+		keep := false
+		if c.sys.isModule(h, o.name) {
+			if maps == nil {
+				maps = readMaps()
+			}
+			mapped, mok := mappingAt(maps, o.addr)
+			file, fok := statFile(o.name)
+			old, wasStale := c.stale[o.name]
+			switch {
+			case !mok || !fok:
+			case wasStale && mapped.sameFile(old):
+				// The old object, still used by a transaction in
+				// progress: not again.
+			default:
+				delete(c.stale, o.name)
+				if len(c.entries) >= c.limit {
+					c.releaseLocked(c.entries[0])
+				}
+				e := &modEntry{name: o.name, handle: h, file: file, mapped: mapped}
+				c.entries = append(c.entries, e)
+				c.byName[o.name] = e
+				c.sys.watch(o.name)
+				keep = true
+			}
+		}
+		if !keep {
+			c.sys.dlclose(h)
+		}
+	}
+}
+
+func (c *modCache) releaseLocked(e *modEntry) {
+	for i, x := range c.entries {
+		if x == e {
+			c.entries = append(c.entries[:i], c.entries[i+1:]...)
+			break
+		}
+	}
+	delete(c.byName, e.name)
+	c.sys.dlclose(e.handle)
+}
+
+func (c *modCache) releaseAllLocked() {
+	for len(c.entries) > 0 {
+		c.releaseLocked(c.entries[0])
+	}
+	clear(c.stale)
+}
+
+// object is one loaded object as the loader lists it.
+type object struct {
+	name string
+	addr uintptr // an address inside its first mapping (its program headers)
+}
+
+// mapping is one line of /proc/self/maps with a file behind it.
+type mapping struct {
+	start, end uintptr
+	id         fileID
+}
+
+// mappingAt returns the file mapped at addr.
+func mappingAt(maps []mapping, addr uintptr) (fileID, bool) {
+	for _, m := range maps {
+		if m.start <= addr && addr < m.end {
+			return m.id, true
+		}
+	}
+	return fileID{}, false
+}
+
+// LoaderCounts returns the loader's counts of objects added to and removed
+// from the process since it began (dl_iterate_phdr's dlpi_adds and
+// dlpi_subs), for tests; ok is false where they are unknown.
+func (l *Lib) LoaderCounts() (adds, subs uint64, ok bool) {
+	c := &cache
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.sys.init(l) {
+		return 0, 0, false
+	}
+	return c.sys.counts()
+}
