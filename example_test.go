@@ -219,13 +219,11 @@ func ExampleSlots() {
 	logins := pam.NewSlots(2) // at most 2 threads in PAM for logins
 	logins.SetMaxWaiting(2)   // and 2 requests waiting, which get a slot in time
 	login := func(ctx context.Context, user string, password []byte) int {
-		err := pam.Run(ctx, pam.Config{Service: "myapp", ConfDir: confdir, User: user,
-			Conv: pam.Answers(password), Slots: logins, SlotWait: 50 * time.Millisecond},
-			func(ctx context.Context, h *pam.Handle) error { return h.Login(ctx, 0) })
-		switch {
-		case err == nil:
+		cfg := pam.Config{Service: "myapp", ConfDir: confdir, Slots: logins, SlotWait: 50 * time.Millisecond}
+		switch pam.Classify(pam.CheckPassword(ctx, cfg, user, password)) {
+		case pam.OutcomeOK:
 			return 200
-		case errors.Is(err, pam.ErrNoSlot):
+		case pam.OutcomeTemporary: // pam.ErrNoSlot among them
 			return 503 // with Retry-After
 		default:
 			return 401
