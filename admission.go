@@ -213,7 +213,7 @@ func (p *Slots) acquire(ctx context.Context, wait time.Duration) error {
 		p.waiters.Remove(elem)
 	}
 	p.mu.Unlock()
-	return fmt.Errorf("%w: waiting for one of %d: %w", ErrNoSlot, limit, cause)
+	return fmt.Errorf("%w: waiting for one of %d: %w", ErrNoSlot, limit, unprefixed(cause))
 }
 
 // The states of a slotHold.

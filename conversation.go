@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"sync"
 
+	"github.com/gopam/pam/internal/esc"
 	"github.com/gopam/pam/internal/libpam"
 )
 
@@ -169,7 +170,7 @@ func (a *AnswerList) Converse(_ context.Context, msgs []Message) ([]Response, er
 		if taken == len(a.left) {
 			// Nothing is taken until the whole batch is answered, so
 			// that a failed batch loses no answer, empty ones included.
-			return nil, fmt.Errorf("%w: %q", ErrNoAnswer, m.Text)
+			return nil, fmt.Errorf("%w: %s", ErrNoAnswer, esc.Quote(m.Text))
 		}
 		out[i].Data = a.left[taken]
 		taken++
@@ -237,7 +238,7 @@ func (s *state) Converse(msgs []libpam.Message) (_ []libpam.Response, code libpa
 		for i, m := range in {
 			if m.Style.IsPrompt() && m.Style != BinaryPrompt && bytes.IndexByte(resps[i].Data, 0) >= 0 {
 				wipeResponses(resps)
-				err = &InputError{Op: "conversation", Field: fmt.Sprintf("answer to %q", m.Text), Err: ErrNUL}
+				err = &InputError{Op: "conversation", Field: "answer to " + esc.Quote(m.Text), Err: ErrNUL}
 				break
 			}
 		}

@@ -30,6 +30,9 @@ type Dialog struct {
 	idle   time.Duration
 	done   chan struct{}
 	cancel context.CancelCauseFunc
+	// expire is closed by Expire: it strikes the idle timeout now.
+	expire     chan struct{}
+	expireOnce sync.Once
 
 	mu      sync.Mutex
 	seq     uint64        // the Seq of the last batch
@@ -107,7 +110,7 @@ func StartDialog(ctx context.Context, cfg Config, idle time.Duration, run func(c
 	if idle <= 0 {
 		idle = time.Minute
 	}
-	d := &Dialog{idle: idle, done: make(chan struct{}), changed: make(chan struct{})}
+	d := &Dialog{idle: idle, done: make(chan struct{}), changed: make(chan struct{}), expire: make(chan struct{})}
 	runCtx, cancel := context.WithCancelCause(context.Background())
 	d.cancel = cancel
 	cfg.Conv = dialogConv{d}
@@ -146,6 +149,15 @@ func (c dialogConv) Converse(ctx context.Context, msgs []Message) ([]Response, e
 		d.mu.Unlock()
 		return nil, ErrIdleTimeout
 	}
+	if err := context.Cause(ctx); err != nil || d.ended() {
+		// A module that goes on after its call was abandoned must not
+		// show a batch that nobody can answer any more.
+		d.mu.Unlock()
+		if err == nil {
+			err = ErrNotWaiting
+		}
+		return nil, err
+	}
 	if !prompt {
 		d.info = append(d.info, msgs...)
 		d.mu.Unlock()
@@ -178,8 +190,21 @@ func (c dialogConv) Converse(ctx context.Context, msgs []Message) ([]Response, e
 		d.expired = true
 		d.mu.Unlock()
 		return nil, ErrIdleTimeout
+	case <-d.expire:
+		return nil, ErrIdleTimeout
 	case <-ctx.Done():
 		return nil, context.Cause(ctx)
+	}
+}
+
+// ended reports whether the operations have ended. The caller holds d.mu,
+// under which done is closed.
+func (d *Dialog) ended() bool {
+	select {
+	case <-d.done:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -256,8 +281,8 @@ func (d *Dialog) take(seq uint64, n int) (chan answer, chan struct{}, error) {
 	cur := d.current
 	switch {
 	case d.expired:
-		return nil, nil, fmt.Errorf("%w: %w", ErrNotWaiting, ErrIdleTimeout)
-	case cur == nil:
+		return nil, nil, errorf("%w: %w", ErrNotWaiting, ErrIdleTimeout)
+	case cur == nil || d.ended():
 		return nil, nil, ErrNotWaiting
 	case cur.Seq != seq:
 		return nil, nil, fmt.Errorf("%w: got %d, waiting for %d", ErrStaleAnswer, seq, cur.Seq)
@@ -280,10 +305,26 @@ func (d *Dialog) send(ch chan answer, gone chan struct{}, a answer) error {
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		if d.expired {
-			return fmt.Errorf("%w: %w", ErrNotWaiting, ErrIdleTimeout)
+			return errorf("%w: %w", ErrNotWaiting, ErrIdleTimeout)
 		}
 		return ErrNotWaiting
 	}
+}
+
+// Expire abandons the dialog as its idle timeout does, without waiting for
+// it: the batch waiting for an answer, or the next one the operations send,
+// fails with ErrIdleTimeout, and later answers get ErrNotWaiting wrapping
+// ErrIdleTimeout. A server that keeps its own account of activity (a
+// session's logout, a shutdown) calls it to report the logins it drops as
+// timed out; tests call it to drive the timeout without a clock. It does not
+// wait; Done tells when all is over.
+func (d *Dialog) Expire() {
+	d.expireOnce.Do(func() {
+		d.mu.Lock()
+		d.expired = true
+		d.mu.Unlock()
+		close(d.expire)
+	})
 }
 
 // Cancel abandons the dialog: a pending conversation fails with

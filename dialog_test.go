@@ -123,6 +123,39 @@ func TestDialogIdleTimeout(t *testing.T) {
 	waitGoroutines(t, before)
 }
 
+// TestDialogExpire strikes the idle timeout by hand, while a batch waits
+// and before the next one: no clock decides anything.
+func TestDialogExpire(t *testing.T) {
+	st := pamtest.New(t)
+	svc := st.Service("stress", "auth required pam_stress.so", "account required pam_permit.so")
+	for _, waiting := range []bool{true, false} {
+		d, err := pam.StartDialog(context.Background(), pam.Config{Service: svc, AskUser: true, ConfDir: st.Dir()}, time.Hour,
+			func(ctx context.Context, h *pam.Handle) error { return h.Login(ctx, 0) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		step, err := d.Next(context.Background())
+		if err != nil || step.Done {
+			t.Fatalf("first step %+v, %v", step, err)
+		}
+		if !waiting {
+			// Answer the user name; the password prompt comes after Expire.
+			if err := d.Answer(step.Seq, []pam.Response{{Data: []byte("alice")}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		d.Expire()
+		d.Expire() // twice is fine
+		<-d.Done()
+		if err := d.Err(); !errors.Is(err, pam.ErrIdleTimeout) {
+			t.Fatalf("waiting=%v: result %v, want ErrIdleTimeout", waiting, err)
+		}
+		if err := d.Answer(step.Seq, []pam.Response{{Data: []byte("late")}}); !errors.Is(err, pam.ErrIdleTimeout) || !errors.Is(err, pam.ErrNotWaiting) {
+			t.Errorf("waiting=%v: a late answer: %v, want ErrNotWaiting and ErrIdleTimeout", waiting, err)
+		}
+	}
+}
+
 func TestDialogCancel(t *testing.T) {
 	st := pamtest.New(t)
 	svc := st.Service("prompt", promptLine(t))

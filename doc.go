@@ -55,6 +55,17 @@
 // of the package to an Outcome (credentials, account, temporary, canceled,
 // ...), with a documented precedence.
 //
+// Error texts are safe to log. User names, service names, prompts, module
+// messages and environment names come from users and modules, so every
+// error text of the package (and of the gopam command) writes them escaped:
+// a plain short name (ASCII letters, digits and . _ - @ +, at most 64 bytes)
+// as it is, anything else in Go's %q quoting, cut after its first 256 bytes
+// with "...(N more bytes)" after the closing quote. The text of a wrapped
+// cause is kept on one line the same way and cut after 512 bytes. A text is
+// therefore one line of bounded length whatever the input held, and begins
+// with "pam: " once. The fields keep the full values: (*Error).User holds
+// the whole user name, as PAM_USER did.
+//
 // # Threads, contexts and fail delays
 //
 // Where each PAM call runs is decided in one place, by the policy
@@ -90,6 +101,17 @@
 // the application instead. Call slots (Slots, SetMaxInFlight) bound the OS
 // threads doing PAM work; a caller that gets none fails with ErrNoSlot, at
 // once if Config.SlotWait says so, which a server answers with "busy".
+//
+// The fail delay slows each client down; it does not bound how many
+// attempts run at once. Because no thread waits, an attacker who opens many
+// connections gets many guesses per delay: a thousand parallel attempts
+// behind a 2 s delay all end after about 2 s. A server that checks passwords
+// must add its own limits: attempts per user and per source address (a
+// token bucket in front of Run or StartDialog, a counter with a lockout
+// window, Config.Delay to refuse a client's next attempt until its delay is
+// over), a bound on logins in progress (SetMaxInFlight, a semaphore), and
+// pam_faillock (or pam_tally2) in the stack to lock accounts after repeated
+// failures whatever the source.
 //
 // # The module cache
 //

@@ -30,7 +30,7 @@ var ErrBadEnvName = errors.New("is empty or contains '='")
 // checkEnvName rejects a name PAM cannot hold: empty, with '=' or a NUL.
 func checkEnvName(op, name string) error {
 	if name == "" || strings.IndexByte(name, '=') >= 0 {
-		return &InputError{Op: op, Field: "env name " + fmt.Sprintf("%q", name), Err: ErrBadEnvName}
+		return &InputError{Op: op, Field: "env name " + esc.Quote(name), Err: ErrBadEnvName}
 	}
 	if strings.IndexByte(name, 0) >= 0 {
 		return &InputError{Op: op, Field: "env name", Err: ErrNUL}

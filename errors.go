@@ -3,8 +3,12 @@ package pam
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
+	"github.com/gopam/pam/internal/esc"
 	"github.com/gopam/pam/internal/libpam"
 )
 
@@ -142,18 +146,23 @@ func (e *Error) Errno() int { return e.errno }
 // words it.
 func (e *Error) Strerror() string { return e.strerror }
 
-// Error formats as "pam: authenticate alice via login: Authentication failure".
+// Error formats as "pam: authenticate alice via login: Authentication
+// failure". The user, the service and any name in Op come from users and
+// modules, so the text writes each as esc.Name does: a plain short name as
+// it is, anything else quoted in Go's %q style and cut after 256 bytes (with
+// "...(N more bytes)"), so that the text is one line and bounded whatever
+// they hold. The fields keep the full values.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("pam: ")
-	b.WriteString(e.Op)
+	writeOp(&b, e.Op)
 	if e.User != "" {
 		b.WriteString(" ")
-		b.WriteString(e.User)
+		b.WriteString(esc.Name(e.User))
 	}
 	if e.Service != "" {
 		b.WriteString(" via ")
-		b.WriteString(e.Service)
+		b.WriteString(esc.Name(e.Service))
 	}
 	b.WriteString(": ")
 	if e.strerror != "" {
@@ -163,9 +172,100 @@ func (e *Error) Error() string {
 	}
 	if e.Err != nil {
 		b.WriteString(": ")
-		b.WriteString(e.Err.Error())
+		b.WriteString(bareText(e.Err))
 	}
 	return b.String()
+}
+
+// writeOp writes an operation's name: its first word is gopam's own
+// ("authenticate", "putenv"); what follows (an environment variable's name,
+// an item's) may come from a user or a module and is written as esc.Name
+// does.
+func writeOp(b *strings.Builder, op string) {
+	verb, rest, ok := strings.Cut(op, " ")
+	b.WriteString(verb)
+	if ok {
+		b.WriteString(" ")
+		b.WriteString(esc.Name(rest))
+	}
+}
+
+// bareText returns err's text without the "pam: " it begins with, for an
+// error wrapped inside a text that has its own: every text gopam makes
+// carries the prefix once, as in "pam: run: handle is closed". The text of
+// a cause may come from anywhere (a conversation's error, a panic), so it is
+// kept on one line (control bytes and invalid UTF-8 escaped as %q does) and
+// cut after maxCause bytes.
+func bareText(err error) string {
+	return oneLine(strings.TrimPrefix(err.Error(), "pam: "))
+}
+
+// maxCause bounds the text of a wrapped cause in an error's text.
+const maxCause = 512
+
+// oneLine escapes control bytes and invalid UTF-8 in s and cuts it after
+// maxCause bytes, with "...(N more bytes)".
+func oneLine(s string) string {
+	clean := len(s) <= maxCause && utf8.ValidString(s)
+	for i := 0; clean && i < len(s); i++ {
+		clean = s[i] >= 0x20 && s[i] != 0x7f
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	rest := 0
+	for i := 0; i < len(s); {
+		if b.Len() >= maxCause {
+			rest = len(s) - i
+			break
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && !unicode.IsPrint(r)):
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	if rest > 0 {
+		fmt.Fprintf(&b, "...(%d more bytes)", rest)
+	}
+	return b.String()
+}
+
+// bare wraps an error so that its text loses the leading "pam: " while
+// errors.Is and errors.As still see through it.
+type bare struct{ err error }
+
+func (b bare) Error() string { return bareText(b.err) }
+func (b bare) Unwrap() error { return b.err }
+
+// unprefixed returns err as bare, to be wrapped with %w after text of
+// gopam's own; nil stays nil.
+func unprefixed(err error) error {
+	if err == nil {
+		return nil
+	}
+	return bare{err}
+}
+
+// errorf is fmt.Errorf for gopam's own errors: the text is "pam: " and
+// format, and the errors among args lose their own "pam: " prefix (errors.Is
+// and errors.As see through them), so that the prefix appears once.
+// Untrusted strings among args must be escaped by the caller (esc.Quote or
+// esc.Name).
+func errorf(format string, args ...any) error {
+	for i, a := range args {
+		if err, ok := a.(error); ok {
+			args[i] = bare{err}
+		}
+	}
+	return fmt.Errorf("pam: "+format, args...)
 }
 
 // Is reports whether target is e's Code.
@@ -184,8 +284,11 @@ type PanicError struct {
 	Stack []byte // the panicking goroutine's stack
 }
 
-// Error describes the panic value.
-func (p *PanicError) Error() string { return fmt.Sprintf("callback panicked: %v", p.Value) }
+// Error describes the panic value, quoted and cut as esc.Quote does: a panic
+// value may carry whatever the callback was handling.
+func (p *PanicError) Error() string {
+	return "callback panicked: " + esc.Quote(fmt.Sprint(p.Value))
+}
 
 // Unwrap returns the panic value when it is an error.
 func (p *PanicError) Unwrap() error {
@@ -230,9 +333,18 @@ type InputError struct {
 	Err   error  // why it was rejected
 }
 
-// Error formats as "pam: start: service: contains a NUL byte".
+// Error formats as "pam: start: service: contains a NUL byte". The code
+// that builds an InputError escapes any untrusted text in Field (with
+// esc.Quote); Op is written as in Error.
 func (e *InputError) Error() string {
-	return "pam: " + e.Op + ": " + e.Field + ": " + e.Err.Error()
+	var b strings.Builder
+	b.WriteString("pam: ")
+	writeOp(&b, e.Op)
+	b.WriteString(": ")
+	b.WriteString(e.Field)
+	b.WriteString(": ")
+	b.WriteString(bareText(e.Err))
+	return b.String()
 }
 
 // Unwrap returns the reason.

@@ -25,6 +25,13 @@ func ThreadsHeld() int { return int(held.Load()) }
 // suite can run under the strict policy too (GOPAM_TEST_THREADS=strict).
 func SetDefaultThreads(p ThreadPolicy) { defaultThreads = p }
 
+// FailDelayChosen returns the fail delay libpam chose at the end of h's last
+// Authenticate or ChangeAuthTok, as the PAM_FAIL_DELAY callback recorded it.
+// Call it on the goroutine that made that call, after it returned.
+func FailDelayChosen(h *Handle) time.Duration {
+	return time.Duration(h.s.delayUsec) * time.Microsecond
+}
+
 // ThreadCaller is ThreadDefault's placement (the caller's thread until the
 // first credential or session call) whatever SetDefaultThreads said.
 const ThreadCaller = threadCaller

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -161,28 +162,36 @@ func TestExtensions(t *testing.T) {
 }
 
 // TestFailDelayHoldsNoThread: logins waiting out their fail delay hold
-// neither an OS thread nor a call slot.
+// neither an OS thread nor a call slot. libpam picks 10 to 30 s for the
+// 20 s asked, so the look at the threads has ten seconds, against
+// milliseconds of work; then the test ends the waits with their contexts.
 func TestFailDelayHoldsNoThread(t *testing.T) {
-	const asked, n = 3 * time.Second, 20
+	const asked, n = 20 * time.Second, 20
 	st, svc := delayStack(t, asked)
 	threads, slots := pam.ThreadsHeld(), pam.CallsInFlight()
 	start := time.Now()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var started sync.WaitGroup
+	started.Add(n)
 	done := make(chan error, n)
 	for range n {
 		go func() {
 			h, err := pam.Start(pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: pam.Answers()})
+			started.Done()
 			if err != nil {
 				done <- err
 				return
 			}
-			err = h.Authenticate(context.Background(), 0)
+			err = h.Authenticate(ctx, 0)
 			h.Close()
 			done <- err
 		}()
 	}
+	started.Wait()
 	// libpam's shortest delay is half the request: until then all n wait.
 	for pam.ThreadsHeld() != threads || pam.CallsInFlight() != slots {
-		if time.Since(start) > asked/2-200*time.Millisecond {
+		if time.Since(start) > asked/2-time.Second {
 			t.Fatalf("while %d logins wait out their delay: %d threads and %d slots held, want %d and %d",
 				n, pam.ThreadsHeld(), pam.CallsInFlight(), threads, slots)
 		}
@@ -191,9 +200,58 @@ func TestFailDelayHoldsNoThread(t *testing.T) {
 	if len(done) != 0 {
 		t.Fatal("a login returned before its delay")
 	}
+	cancel()
 	for range n {
-		if err := <-done; !errors.Is(err, pam.ErrAuth) {
-			t.Errorf("got %v, want ErrAuth", err)
+		if err := <-done; !errors.Is(err, pam.ErrAuth) || !errors.Is(err, context.Canceled) {
+			t.Errorf("got %v, want ErrAuth with the cancellation that cut the delay", err)
 		}
 	}
+}
+
+// TestFailDelayFullUnderParallelAttempts: a failed Authenticate whose
+// context does not end returns no sooner than the delay libpam chose (read
+// from what its PAM_FAIL_DELAY callback recorded, not guessed), also while
+// many attempts run at once: the delay slows each client, it does not bound
+// how many attempts run in parallel (see the package doc). Only lower
+// bounds on time are checked, which a slow machine cannot break.
+func TestFailDelayFullUnderParallelAttempts(t *testing.T) {
+	const asked, n = 400 * time.Millisecond, 16
+	st, svc := delayStack(t, asked)
+	never, stop := context.WithCancel(context.Background()) // can end, never does
+	defer stop()
+	type result struct {
+		took, chosen time.Duration
+		err          error
+	}
+	results := make(chan result, n)
+	began := time.Now()
+	for i := range n {
+		ctx := context.Background()
+		if i%2 == 1 {
+			ctx = never
+		}
+		go func() {
+			h, err := pam.Start(pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: pam.Answers()})
+			if err != nil {
+				results <- result{err: err}
+				return
+			}
+			defer h.Close()
+			start := time.Now()
+			err = h.Authenticate(ctx, 0)
+			took := time.Since(start)
+			results <- result{took, pam.FailDelayChosen(h), err}
+		}()
+	}
+	for range n {
+		r := <-results
+		if !errors.Is(r.err, pam.ErrAuth) {
+			t.Fatalf("got %v, want ErrAuth", r.err)
+		}
+		checkRandomised(t, r.chosen, asked)
+		if r.took < r.chosen {
+			t.Errorf("a failed Authenticate returned after %v, before the %v delay libpam chose", r.took, r.chosen)
+		}
+	}
+	t.Logf("%d parallel failed attempts, each delayed by about %v, took %v together", n, asked, time.Since(began))
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/gopam/pam/internal/esc"
 	"github.com/gopam/pam/internal/libpam"
 )
 
@@ -196,7 +197,7 @@ func newState(ctx context.Context, cfg Config) (*state, error) {
 	if err != nil {
 		libpam.Unregister(s.id)
 		s.hold.release()
-		return nil, fmt.Errorf("pam: start: %w", err)
+		return nil, errorf("start: %w", err)
 	}
 	if e := s.opErr; e != nil {
 		s.opErr = nil
@@ -412,7 +413,7 @@ func (s *state) operation(ctx context.Context, op libpam.Op, name string, flags 
 	if err := s.execAt(at, callOp, ctx, s.runOp); err != nil {
 		// An abandoned call still runs on the transaction's thread, which
 		// owns opCtx and convErr now.
-		return fmt.Errorf("pam: %s %s via %s: %w", name, s.user, s.service, err)
+		return errorf("%s %s via %s: %w", name, esc.Name(s.user), esc.Name(s.service), err)
 	}
 	if s.opLazy {
 		ctx = s.opCtx // endLazyOp clears it
@@ -430,7 +431,7 @@ func (s *state) operation(ctx context.Context, op libpam.Op, name string, flags 
 			// The conversation saw the context end (it may report only
 			// context.Canceled): say why it ended, such as ErrClosed.
 			if convErr != nil {
-				cause = fmt.Errorf("%w: %w", cause, convErr)
+				cause = fmt.Errorf("%w: %w", cause, unprefixed(convErr))
 			}
 			e.Err = cause
 		}
@@ -446,10 +447,10 @@ func (s *state) operation(ctx context.Context, op libpam.Op, name string, flags 
 	// callback is a bug the caller must hear about even when the stack
 	// succeeded.
 	if convErr != nil && isCallbackBug(convErr) {
-		return fmt.Errorf("pam: %s: the stack succeeded but the conversation failed: %w", name, convErr)
+		return errorf("%s: the stack succeeded but the conversation failed: %w", name, convErr)
 	}
 	if delayErr != nil && isCallbackBug(delayErr) {
-		return fmt.Errorf("pam: %s: the fail delay callback failed: %w", name, delayErr)
+		return errorf("%s: the fail delay callback failed: %w", name, delayErr)
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package pam_test
 
 import (
 	"context"
-	"runtime"
 	"testing"
 
 	"github.com/gopam/pam"
@@ -68,15 +67,8 @@ func TestNoLeaks(t *testing.T) {
 		}
 	}
 	measure := func() (c, goHeap uint64) {
-		runtime.GC()
-		runtime.GC()
-		var ms runtime.MemStats
-		runtime.ReadMemStats(&ms)
-		c, ok := pam.MallocInUse()
-		if !ok {
-			t.Fatal("mallinfo2 is unavailable: cannot measure the C heap (needs glibc)")
-		}
-		return c, ms.HeapAlloc
+		r := measureResources(t)
+		return r.cheap, r.goHeap
 	}
 	for range 500 {
 		transaction()

@@ -410,7 +410,7 @@ func (s *state) await(ctx context.Context, done <-chan struct{}, w *worker) erro
 	// the call is still running there. The goroutine below owns the worker
 	// and its slot, and ends the transaction.
 	s.abandoned.Store(true)
-	s.closed = fmt.Errorf("%w: abandoned while a PAM call was running: %w", ErrClosed, context.Cause(ctx))
+	s.closed = fmt.Errorf("%w: abandoned while a PAM call was running: %w", ErrClosed, unprefixed(context.Cause(ctx)))
 	pamh, id := s.pamh, s.id
 	abort, _ := s.lib.NativeCode(libpam.CodeAbort)
 	s.w = nil

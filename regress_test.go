@@ -15,38 +15,38 @@ import (
 
 // TestReviewAbandonedConvCtx: after a call is abandoned, a module that
 // prompts later must not reach a conversation that could wait forever, and
-// the transaction must still be ended.
+// the transaction must still be ended. The module waits at a gate until the
+// call has been abandoned, then prompts.
 func TestRegressAbandonedConvCtx(t *testing.T) {
 	st := pamtest.New(t)
 	mod := testmodule.Build(t)
-	svc := st.Service("slowprompt", "auth required "+mod+" sleepms=200 prompt=Password:")
+	g := newGate(t)
+	svc := st.Service("slowprompt", "auth required "+mod+" "+g.Args()+" prompt=Password:")
 	got := make(chan error, 1)
 	conv := pam.ConversationFunc(func(ctx context.Context, msgs []pam.Message) ([]pam.Response, error) {
-		select {
-		case <-ctx.Done():
-			got <- context.Cause(ctx)
-			return nil, ctx.Err()
-		case <-time.After(2 * time.Second):
-			got <- errors.New("conversation ctx never ended (Background?)")
-			return nil, errors.New("timeout")
-		}
+		got <- errors.New("the conversation was called")
+		<-ctx.Done()
+		return nil, ctx.Err()
 	})
 	live := pam.LiveTransactions()
 	h, err := pam.Start(pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: conv})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
-	defer cancel()
-	if err := h.Authenticate(ctx, 0); !errors.Is(err, pam.ErrClosed) || !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("authenticate: %v, want ErrClosed and the deadline", err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.Authenticate(ctx, 0) }()
+	g.WaitEntered(t, 1)
+	if err := cancelPromptly(t, cancel, done); !errors.Is(err, pam.ErrClosed) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("authenticate: %v, want ErrClosed and the cancellation", err)
 	}
-	select {
-	case e := <-got:
-		t.Fatalf("the conversation ran after the call was abandoned: %v", e)
-	case <-time.After(500 * time.Millisecond):
-	}
+	g.Open(t) // the module prompts now, after the abandon
 	waitLive(t, live)
+	select {
+	case e := <-got: // the transaction has ended: any call has happened
+		t.Fatalf("the conversation ran after the call was abandoned: %v", e)
+	default:
+	}
 }
 
 // TestReviewCleanupDuringOp: the runtime cleanup of a Handle that is
@@ -109,15 +109,19 @@ func TestRegressDialogCancelStaleStep(t *testing.T) {
 }
 
 // TestReviewDialogStaleAnswerToNextBatch: a late answer to a batch whose
-// conversation gave up must not answer the next batch.
+// conversation gave up must not answer the next batch. The test ends the
+// first batch's context itself and waits for the second batch, and expires
+// the dialog by hand: no clock decides.
 func TestRegressDialogStaleAnswerToNextBatch(t *testing.T) {
 	st := pamtest.New(t)
 	mod := testmodule.Build(t)
 	st.Service("first", "auth required "+mod+" prompt=First:")
-	d, err := pam.StartDialog(context.Background(), pam.Config{Service: "first", User: "alice", ConfDir: st.Dir()}, 3*time.Second,
+	endFirst := make(chan context.CancelFunc, 1)
+	d, err := pam.StartDialog(context.Background(), pam.Config{Service: "first", User: "alice", ConfDir: st.Dir()}, time.Hour,
 		func(ctx context.Context, h *pam.Handle) error {
-			c1, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+			c1, cancel := context.WithCancel(ctx)
 			defer cancel()
+			endFirst <- cancel
 			if err := h.Authenticate(c1, 0); err == nil {
 				return errors.New("first unexpectedly succeeded")
 			}
@@ -131,22 +135,32 @@ func TestRegressDialogStaleAnswerToNextBatch(t *testing.T) {
 	if err != nil || s1.Done {
 		t.Fatal(s1, err)
 	}
-	time.Sleep(300 * time.Millisecond) // batch 1's op ctx ends; batch 2 is waiting in d.steps
+	(<-endFirst)()                                                        // batch 1's op ctx ends; batch 2 comes
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a hang guard only
+	defer cancel()
+	for {
+		s, err := d.Next(ctx)
+		if err != nil || s.Done {
+			t.Fatalf("waiting for batch 2: %+v, %v", s, err)
+		}
+		if s.Seq != s1.Seq {
+			break
+		}
+		time.Sleep(time.Millisecond) // batch 1 is still shown until its conversation returns
+	}
 	// a request for batch 2 (Next) races with the late answer to batch 1
 	go func() {
-		time.Sleep(50 * time.Millisecond)
 		s, err := d.Next(context.Background())
 		t.Logf("concurrent Next: seq=%d prompts=%v err=%v", s.Seq, s.Prompts, err)
 	}()
-	start := time.Now()
 	err = d.Answer(s1.Seq, []pam.Response{{Data: []byte("secret-for-first")}})
 	if !errors.Is(err, pam.ErrStaleAnswer) && !errors.Is(err, pam.ErrNotWaiting) {
 		t.Errorf("late answer: %v, want ErrStaleAnswer or ErrNotWaiting", err)
 	}
-	t.Logf("Answer(seq %d) = %v after %v", s1.Seq, err, time.Since(start))
+	d.Expire() // nobody answers batch 2
 	select {
 	case <-d.Done():
-	case <-time.After(5 * time.Second):
+	case <-time.After(time.Minute):
 		t.Fatal("dialog never ended")
 	}
 	t.Logf("dialog result: %v", d.Err())
@@ -174,7 +188,7 @@ func TestRegressSetMaxInFlightRaise(t *testing.T) {
 	<-waiting
 	started := make(chan error, 1)
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // a hang guard only
 		defer cancel()
 		h2, err := pam.StartContext(ctx, pam.Config{Service: svc, User: "bob", ConfDir: st.Dir(), Conv: pam.Answers()})
 		if err == nil {
@@ -238,7 +252,8 @@ func TestRegressCloseVsQueuedOp(t *testing.T) {
 func TestRegressAbandonErrClosed(t *testing.T) {
 	st := pamtest.New(t)
 	mod := testmodule.Build(t)
-	svc := st.Service("slow", "auth required "+mod+" sleepms=150")
+	g := newGate(t) // the module stays in C until the call has been abandoned
+	svc := st.Service("slow", "auth required "+mod+" "+g.Args())
 	live := pam.LiveTransactions()
 	h, err := pam.Start(pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: pam.Answers()})
 	if err != nil {
@@ -253,6 +268,10 @@ func TestRegressAbandonErrClosed(t *testing.T) {
 	if err := h.Close(); err != nil {
 		t.Errorf("Close: %v", err)
 	}
+	if pam.LiveTransactions() == live {
+		t.Error("the transaction was ended while its module was still in C")
+	}
+	g.Open(t)
 	waitLive(t, live)
 }
 

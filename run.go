@@ -3,7 +3,6 @@ package pam
 import (
 	"context"
 	"errors"
-	"fmt"
 	"runtime"
 	"runtime/debug"
 	"sync"
@@ -65,7 +64,7 @@ func Run(ctx context.Context, cfg Config, fn func(ctx context.Context, h *Handle
 	}
 	if ctx.Err() != nil {
 		// Given up already: no slot, no goroutine, nothing to abandon.
-		return fmt.Errorf("pam: start: %w: the context ended: %w", ErrNoSlot, context.Cause(ctx))
+		return errorf("start: %w: the context ended: %w", ErrNoSlot, context.Cause(ctx))
 	}
 	sh := &runShared{}
 	done := make(chan error, 1)
@@ -95,7 +94,7 @@ func Run(ctx context.Context, cfg Config, fn func(ctx context.Context, h *Handle
 	case <-t.C:
 	}
 	sh.abandon()
-	return fmt.Errorf("pam: run: %w: abandoned before fn returned: %w", ErrClosed, context.Cause(ctx))
+	return errorf("run: %w: abandoned before fn returned: %w", ErrClosed, context.Cause(ctx))
 }
 
 // runShared lets Run abandon the transaction that runOwned runs on another
@@ -165,7 +164,7 @@ func runOwned(ctx context.Context, cfg Config, fn func(context.Context, *Handle)
 func callRun(ctx context.Context, fn func(context.Context, *Handle) error, h *Handle) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			err = fmt.Errorf("pam: run: %w", &PanicError{Value: v, Stack: debug.Stack()})
+			err = errorf("run: %w", &PanicError{Value: v, Stack: debug.Stack()})
 		}
 	}()
 	return fn(ctx, h)

@@ -323,7 +323,8 @@ func leakSteps(ctx context.Context, h *pam.Handle) error {
 }
 
 // childLeak runs n leak transactions after a warm-up and reports glibc's and
-// Go's heap in use at five checkpoints.
+// Go's heap in use, the open file descriptors and the OS threads at five
+// checkpoints.
 func childLeak(s *stacks, im string, n int) obj {
 	o := obj{{"case", "leak"}, {"impl", im}, {"n", n}}
 	var txn func() error
@@ -353,6 +354,7 @@ func childLeak(s *stacks, im string, n int) obj {
 		return mallocInUse(), ms.HeapAlloc
 	}
 	var cs, gs []uint64
+	var fds, ths []int
 	var objs []int // the stack's module objects mapped, with the module cache on
 	const parts = 4
 	smp := startSampler("/proc/self/status")
@@ -360,6 +362,9 @@ func childLeak(s *stacks, im string, n int) obj {
 	for p := 0; p <= parts; p++ {
 		c, g := measure()
 		cs, gs = append(cs, c), append(gs, g)
+		fd, _ := os.ReadDir("/proc/self/fd")
+		th, _ := threadsOf("/proc/self/status")
+		fds, ths = append(fds, len(fd)), append(ths, th)
 		objs = append(objs, len(mappedOf(mods)))
 		if p == parts {
 			break
@@ -377,6 +382,8 @@ func childLeak(s *stacks, im string, n int) obj {
 		kv{"malloc_growth_bytes", int64(cs[parts]) - int64(cs[0])},
 		kv{"go_heap_growth_bytes", int64(gs[parts]) - int64(gs[0])},
 		kv{"malloc_inuse_bytes", cs}, kv{"go_heap_alloc_bytes", gs},
+		kv{"fd_growth", fds[parts] - fds[0]}, kv{"thread_growth", ths[parts] - ths[0]},
+		kv{"open_fds", fds}, kv{"os_threads", ths},
 		kv{"module_cache", pam.ModuleCacheActive()}, kv{"module_objects_mapped", objs},
 		kv{"module_objects_growth", objs[parts] - objs[0]},
 		kv{"us_per_txn", round(float64(el.Microseconds())/float64(n), 1)},

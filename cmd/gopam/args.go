@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/gopam/pam"
+	"github.com/gopam/pam/internal/esc"
 )
 
 // usageError is bad input on the command line: it is reported as one line on
@@ -16,8 +18,28 @@ type usageError struct{ msg string }
 
 func (e *usageError) Error() string { return e.msg }
 
+// usagef formats a usage error. The strings among args come from the command
+// line: %q writes one as esc.Quote does and %s as esc.Name does (a plain name
+// as it is, anything else quoted), each cut after 256 bytes, so that the
+// message is one bounded line.
 func usagef(format string, args ...any) error {
+	for i, a := range args {
+		if s, ok := a.(string); ok {
+			args[i] = untrusted(s)
+		}
+	}
 	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// untrusted is a string from the command line in a message.
+type untrusted string
+
+func (u untrusted) Format(f fmt.State, verb rune) {
+	if verb == 'q' {
+		io.WriteString(f, esc.Quote(string(u)))
+		return
+	}
+	io.WriteString(f, esc.Name(string(u)))
 }
 
 // options is the parsed command line.

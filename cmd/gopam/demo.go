@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/gopam/pam"
+	"github.com/gopam/pam/internal/esc"
 )
 
 // The demo's service name and password. Both are documented in help.txt and
@@ -69,7 +70,7 @@ func runDemo(o *options, stdin *os.File, stdout, stderr io.Writer) int {
 	human := !o.json
 	if human {
 		fmt.Fprintf(stdout, "gopam demo: PAM stack %q written to %s (removed on exit)\n", demoService, o.confDir)
-		fmt.Fprintf(stdout, "gopam demo: logging in as %q; the demo password is %q\n", o.user, demoPassword)
+		fmt.Fprintf(stdout, "gopam demo: logging in as %s; the demo password is %q\n", esc.Quote(o.user), demoPassword)
 	}
 	if o.verbose {
 		fmt.Fprintf(stderr, "gopam demo: %s:\n%s", filepath.Join(o.confDir, demoService), stack)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gopam/pam"
+	"github.com/gopam/pam/internal/esc"
 )
 
 // transaction runs one PAM transaction: start, items and environment from
@@ -109,7 +110,7 @@ func (t *transaction) transact() int {
 		ConfDir: o.confDir,
 		Conv:    t.conv,
 	}
-	t.verbosef("invoking pam_start(%s, %s, ...)", o.service, o.pamUser)
+	t.verbosef("invoking pam_start(%s, %s, ...)", esc.Quote(o.service), esc.Quote(o.pamUser))
 	t0 := time.Now()
 	h, err := pam.StartContext(ctx, cfg)
 	t.rep.Start = newResult(err, time.Since(t0))
@@ -228,7 +229,7 @@ func (t *transaction) startFailed(err error) {
 		// Not a PAM code: libpam missing, no confdir support, ...
 		detail = err.Error()
 	} else if o.confDir != "" && !exists(filepath.Join(o.confDir, strings.ToLower(filepath.Base(o.service)))) && !exists(filepath.Join(o.confDir, "other")) {
-		detail = fmt.Sprintf("%s has no service file %q and no \"other\"", o.confDir, strings.ToLower(filepath.Base(o.service)))
+		detail = fmt.Sprintf("%s has no service file %s and no \"other\"", esc.Quote(o.confDir), esc.Quote(strings.ToLower(filepath.Base(o.service))))
 	}
 	t.rep.Error, t.rep.Hint = text, detail
 	if t.human() {

@@ -186,6 +186,21 @@ func (s *server) reap(tok string, l *login) {
 	time.AfterFunc(s.opt.Linger, func() { s.forget(tok, l) })
 }
 
+// expire abandons the login of token tok as its idle timeout would, and
+// waits until its PAM transaction has ended. It reports whether such a login
+// was in progress. The tests use it to time a login out without a clock.
+func (s *server) expire(tok string) bool {
+	s.mu.Lock()
+	l := s.logins[tok]
+	s.mu.Unlock()
+	if l == nil || l.d == nil {
+		return false
+	}
+	l.d.Expire()
+	<-l.d.Done()
+	return true
+}
+
 // forget removes l from the logins.
 func (s *server) forget(tok string, l *login) {
 	s.mu.Lock()

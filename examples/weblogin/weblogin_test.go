@@ -42,6 +42,7 @@ func (l *lockedBuffer) String() string {
 type testServer struct {
 	*httptest.Server
 	log *lockedBuffer
+	s   *server
 }
 
 func newTestServer(t *testing.T, opt options) *testServer {
@@ -65,7 +66,33 @@ func newTestServer(t *testing.T, opt options) *testServer {
 			t.Logf("server log:\n%s", logs)
 		}
 	})
-	return &testServer{ts, logs}
+	return &testServer{ts, logs, s}
+}
+
+// expire times out the login of page r through the server's test hook and
+// waits until its transaction has ended and the server has logged its end
+// and counted it out, so that no verdict depends on a clock.
+func (ts *testServer) expire(t *testing.T, token string) {
+	t.Helper()
+	if !ts.s.expire(token) {
+		t.Fatalf("no login in progress for token %q", token)
+	}
+	ts.waitFor(t, "the end of the expired login", func() bool {
+		ts.s.mu.Lock()
+		defer ts.s.mu.Unlock()
+		return ts.s.live == 0 && strings.Contains(ts.log.String(), "dialog idle timeout")
+	})
+}
+
+// waitFor polls cond until it holds. The deadline is only a guard against a
+// hang: the event it waits for takes milliseconds.
+func (ts *testServer) waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited a minute for %s", what)
+		}
+	}
 }
 
 // A response page, as the tests see it.
@@ -201,29 +228,38 @@ func TestHTTPWrongPassword(t *testing.T) {
 	}
 }
 
-// TestHTTPTimeout waits past the idle timeout before answering, at the
-// first prompt and at the second.
+// TestHTTPTimeout abandons logins as the idle timeout does, at the first
+// prompt and at the second, through the server's test hook (no clock), then
+// answers: the late answer is told the login timed out, the log says so and
+// the login no longer counts against MaxLogins.
 func TestHTTPTimeout(t *testing.T) {
-	const idle = 300 * time.Millisecond
-	ts := newTestServer(t, options{Idle: idle})
 	for _, at := range []int{1, 2} {
 		t.Run(map[int]string{1: "user", 2: "password"}[at], func(t *testing.T) {
 			t.Parallel()
+			ts := newTestServer(t, options{})
 			r := ts.start(t)
 			if at == 2 {
 				r = ts.answer(t, r, demoUser)
 			}
-			time.Sleep(3 * idle)
+			wantPrompt(t, r, map[int]string{1: "text", 2: "password"}[at], map[int]string{1: "username: ", 2: "STRESS Password: "}[at])
+			ts.expire(t, r.token)
 			r = ts.answer(t, r, demoPassword)
 			wantEnd(t, r, http.StatusOK, "timeout", "timed out")
 		})
 	}
-	// A login nobody answers ends by itself and is forgotten after Linger.
+	// The real idle timer: a login nobody answers ends by itself and is
+	// forgotten after Linger. The test waits for those events, not for a
+	// time, so a slow machine makes it slower, never red.
 	t.Run("forgotten", func(t *testing.T) {
 		t.Parallel()
-		ts := newTestServer(t, options{Idle: idle, Linger: time.Millisecond})
+		ts := newTestServer(t, options{Idle: 100 * time.Millisecond, Linger: time.Millisecond})
 		r := ts.start(t)
-		time.Sleep(5 * idle)
+		wantPrompt(t, r, "text", "username: ")
+		ts.waitFor(t, "the idle timeout and Linger", func() bool {
+			ts.s.mu.Lock()
+			defer ts.s.mu.Unlock()
+			return ts.s.live == 0 && len(ts.s.logins) == 0
+		})
 		r = ts.answer(t, r, demoUser)
 		wantEnd(t, r, http.StatusOK, "unknown", "timed out")
 		if !strings.Contains(ts.log.String(), "dialog idle timeout") {
@@ -297,7 +333,8 @@ func TestHTTPLimitsAndRoutes(t *testing.T) {
 	r = ts.answer(t, r, demoPassword)
 	wantEnd(t, r, http.StatusOK, "success", "welcome, demo")
 	// The slot is free again once the dialog has ended.
-	deadline := time.Now().Add(5 * time.Second)
+	// (The deadline only guards against a hang: freeing takes milliseconds.)
+	deadline := time.Now().Add(time.Minute)
 	for r = ts.start(t); r.state == "busy" && time.Now().Before(deadline); r = ts.start(t) {
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -409,15 +446,16 @@ func fill(t *testing.T, ctx context.Context, answer string) {
 	}
 }
 
-// TestBrowser logs in through the form in headless Chromium.
+// TestBrowser logs in through the form in headless Chromium. The timeout
+// case abandons the login through the server's test hook once the browser
+// shows the password prompt, so that the browser's speed decides nothing.
 func TestBrowser(t *testing.T) {
 	_, tab := newBrowser(t)
 	ts := newTestServer(t, options{})
-	const idle = 300 * time.Millisecond
-	slow := newTestServer(t, options{Idle: idle})
 
-	// walk goes through the demo's two prompts and returns the final page.
-	walk := func(t *testing.T, base, user, password string, wait time.Duration) shown {
+	// walk goes through the demo's two prompts and returns the final page;
+	// between shows the password prompt's page and may act on its login.
+	walk := func(t *testing.T, base, user, password string, between func(token string)) shown {
 		ctx := tab()
 		if err := chromedp.Do(ctx, chromedp.Navigate(base+"/")); err != nil {
 			t.Fatal(err)
@@ -431,7 +469,13 @@ func TestBrowser(t *testing.T) {
 		if s.state != "prompt" || s.inputType != "password" || strings.TrimSpace(s.label) != "STRESS Password:" {
 			t.Fatalf("second page: %+v", s)
 		}
-		time.Sleep(wait)
+		if between != nil {
+			m := reToken.FindStringSubmatch(s.html)
+			if m == nil {
+				t.Fatalf("the second page has no token:\n%s", s.html)
+			}
+			between(m[1])
+		}
 		fill(t, ctx, password)
 		s = read(t, ctx, "3")
 		if strings.Contains(s.html, password) {
@@ -441,19 +485,22 @@ func TestBrowser(t *testing.T) {
 	}
 
 	t.Run("login", func(t *testing.T) {
-		s := walk(t, ts.URL, demoUser, demoPassword, 0)
+		s := walk(t, ts.URL, demoUser, demoPassword, nil)
 		if s.state != "success" || !strings.Contains(s.message, "Welcome, demo") {
 			t.Fatalf("final page: %+v", s)
 		}
 	})
 	t.Run("wrong password", func(t *testing.T) {
-		s := walk(t, ts.URL, demoUser, "not-the-password", 0)
+		s := walk(t, ts.URL, demoUser, "not-the-password", nil)
 		if s.state != "failure" || !strings.Contains(strings.ToLower(s.message), "authentication failure") {
 			t.Fatalf("final page: %+v", s)
 		}
 	})
 	t.Run("timeout", func(t *testing.T) {
-		s := walk(t, slow.URL, demoUser, demoPassword, 3*idle)
+		slow := newTestServer(t, options{})
+		s := walk(t, slow.URL, demoUser, demoPassword, func(token string) {
+			slow.expire(t, token) // the transaction has ended, logged and counted out
+		})
 		if s.state != "timeout" || !strings.Contains(s.message, "timed out") {
 			t.Fatalf("final page: %+v", s)
 		}

@@ -24,6 +24,10 @@
  *                      calling thread. The line is written with one write()
  *                      before any other step, including the sleep. A file
  *                      that cannot be written gives PAM_SYSTEM_ERR.
+ *   waitfile=/abs/path Wait until the file exists (checked every
+ *                      millisecond, for at most ten minutes, after which
+ *                      the call gives PAM_SYSTEM_ERR), so that a test
+ *                      decides when the module goes on, with no clock.
  *   sleepms=N          Sleep N milliseconds (nanosleep, resumed after
  *                      signals) before every step below. 0 <= N <= 600000.
  *   setenv=NAME=VALUE  pam_putenv("NAME=VALUE"); may be repeated, applied in
@@ -52,6 +56,22 @@
  *   expect=VALUE       With a prompt: an answer other than VALUE gives
  *                      PAM_AUTH_ERR. Without expect= any non-NULL answer
  *                      passes.
+ *   fuzzfile=/abs/path One conversation call with a batch described by the
+ *                      bytes of the file (written by a fuzz target): byte 0
+ *                      mod 41 is the message count N (0..40); bit 0 of byte
+ *                      1 passes resp == NULL. Then per message: a style byte
+ *                      (below 0x80: its value mod 8, so 0, 5 and 6 are
+ *                      invalid styles; from 0x80: the byte as a signed
+ *                      number), a big-endian u16 text length L (0..65535),
+ *                      and up to L bytes of text (missing bytes are 'x'; the
+ *                      text is NUL-terminated, so an embedded NUL cuts it
+ *                      short). A PAM_BINARY_PROMPT's text is its packet,
+ *                      header included, in a zeroed allocation at least as
+ *                      long as the header declares (up to 1 MiB), so that a
+ *                      reader trusting a corrupt header stays in bounds.
+ *                      The conversation's code is returned; on success the
+ *                      responses are freed (text answers wiped) and the step
+ *                      passes. A missing file gives PAM_SYSTEM_ERR.
  *   ret=TOKEN          The code returned after all steps succeeded: a
  *                      lowercase name of a Linux-PAM return code without the
  *                      PAM_ prefix (success, auth_err, perm_denied,
@@ -119,6 +139,7 @@
 
 struct options {
 	const char *tidfile;
+	const char *waitfile;	/* NULL: no wait */
 	long sleepms;
 	long nmsg;		/* -1: not requested */
 	int nullresp;
@@ -127,6 +148,7 @@ struct options {
 	const char *prompt;	/* NULL: no prompt */
 	int prompt_style;
 	const char *expect;	/* NULL: any answer */
+	const char *fuzzfile;	/* NULL: no fuzzed batch */
 	int ret;
 };
 
@@ -238,6 +260,8 @@ static int parse_options(pam_handle_t *pamh, int argc, const char **argv,
 
 		if ((v = value_of(a, "tidfile=")) != NULL)
 			o->tidfile = v, bad = (*v != '/');
+		else if ((v = value_of(a, "waitfile=")) != NULL)
+			o->waitfile = v, bad = (*v != '/');
 		else if ((v = value_of(a, "sleepms=")) != NULL)
 			bad = parse_long(v, MAX_SLEEPMS, &o->sleepms);
 		else if ((v = value_of(a, "setenv=")) != NULL)
@@ -260,6 +284,8 @@ static int parse_options(pam_handle_t *pamh, int argc, const char **argv,
 			o->prompt_style = PAM_PROMPT_ECHO_ON;
 		} else if ((v = value_of(a, "expect=")) != NULL)
 			o->expect = v;
+		else if ((v = value_of(a, "fuzzfile=")) != NULL)
+			o->fuzzfile = v, bad = (*v != '/');
 		else if ((v = value_of(a, "ret=")) != NULL)
 			bad = parse_code(v, &o->ret);
 		else
@@ -300,6 +326,19 @@ static void sleep_ms(long ms)
 
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
+}
+
+/* Waits until path exists, for at most ten minutes; returns 0 when it does. */
+static int wait_file(const char *path)
+{
+	long i;
+
+	for (i = 0; i < 600000; i++) {
+		if (access(path, F_OK) == 0)
+			return 0;
+		sleep_ms(1);
+	}
+	return -1;
 }
 
 /* Calls the application's conversation function. */
@@ -468,6 +507,122 @@ static int step_prompt(pam_handle_t *pamh, const struct options *o)
 	return rc;
 }
 
+#define FUZZ_MAX_FILE (4L * 1024 * 1024)
+#define FUZZ_MAX_NMSG 40
+#define FUZZ_MAX_PACKET (1L << 20)
+
+/* Reads the whole file at path into a malloc'd buffer; returns its length, or -1. */
+static long read_file(const char *path, unsigned char **out)
+{
+	unsigned char *buf;
+	long n = 0;
+	ssize_t r;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	buf = malloc(FUZZ_MAX_FILE);
+	if (buf == NULL) {
+		close(fd);
+		return -1;
+	}
+	while (n < FUZZ_MAX_FILE &&
+	       (r = read(fd, buf + n, (size_t)(FUZZ_MAX_FILE - n))) != 0) {
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			free(buf);
+			close(fd);
+			return -1;
+		}
+		n += r;
+	}
+	close(fd);
+	*out = buf;
+	return n;
+}
+
+/* Sends the batch that fuzzfile= describes (see the top of the file). */
+static int step_fuzz(pam_handle_t *pamh, const char *path)
+{
+	struct pam_message msgs[FUZZ_MAX_NMSG];
+	const struct pam_message *ptrs[FUZZ_MAX_NMSG];
+	char *texts[FUZZ_MAX_NMSG];
+	struct pam_response *resp = NULL;
+	unsigned char *in = NULL;
+	long len, pos = 2, i, n, nullresp;
+	int rc = PAM_BUF_ERR;
+
+	len = read_file(path, &in);
+	if (len < 0) {
+		pam_syslog(pamh, LOG_ERR, "fuzzfile %s: cannot read it", path);
+		return PAM_SYSTEM_ERR;
+	}
+	n = len > 0 ? in[0] % (FUZZ_MAX_NMSG + 1) : 0;
+	nullresp = len > 1 ? in[1] & 1 : 0;
+	memset(texts, 0, sizeof texts);
+	for (i = 0; i < n; i++) {
+		unsigned char sb = pos < len ? in[pos] : 1;
+		long tl = 0, have, alloc, declared;
+		int style;
+
+		pos++;
+		style = sb < 0x80 ? sb % 8 : (int)(signed char)sb;
+		if (pos < len)
+			tl = (long)in[pos] << 8;
+		if (pos + 1 < len)
+			tl |= in[pos + 1];
+		pos += 2;
+		have = len - pos;
+		if (have < 0)
+			have = 0;
+		if (have > tl)
+			have = tl;
+		alloc = tl + 1;
+		if (style == PAM_BINARY_PROMPT) {
+			unsigned char hdr[4] = { 0, 0, 0, 0 };
+			long k;
+
+			/* The header as the buffer will hold it. */
+			for (k = 0; k < 4 && k < tl; k++)
+				hdr[k] = k < have ? in[pos + k] : 'x';
+			declared = (long)hdr[0] << 24 | (long)hdr[1] << 16 |
+				   (long)hdr[2] << 8 | (long)hdr[3];
+			if (declared <= FUZZ_MAX_PACKET && declared + 1 > alloc)
+				alloc = declared + 1;
+			if (alloc < 8)
+				alloc = 8;
+		}
+		texts[i] = calloc((size_t)alloc, 1);
+		if (texts[i] == NULL)
+			goto out;
+		memset(texts[i], 'x', (size_t)tl);
+		if (have > 0)
+			memcpy(texts[i], in + pos, (size_t)have);
+		pos += have;
+		msgs[i].msg_style = style;
+		msgs[i].msg = texts[i];
+		ptrs[i] = &msgs[i];
+	}
+	rc = converse(pamh, (int)n, ptrs, nullresp ? NULL : &resp);
+	if (rc == PAM_SUCCESS && resp != NULL) {
+		for (i = 0; i < n; i++) {
+			if (resp[i].resp == NULL)
+				continue;
+			if (msgs[i].msg_style != PAM_BINARY_PROMPT)
+				explicit_bzero(resp[i].resp, strlen(resp[i].resp));
+			free(resp[i].resp);
+		}
+		free(resp);
+	}
+out:
+	for (i = 0; i < n; i++)
+		free(texts[i]);
+	free(in);
+	return rc;
+}
+
 /* Runs the steps of one entry point in the documented order. */
 static int run(pam_handle_t *pamh, const char *op, int argc, const char **argv,
 	       int prelim)
@@ -482,6 +637,8 @@ static int run(pam_handle_t *pamh, const char *op, int argc, const char **argv,
 		return rc;
 	if (prelim)
 		return PAM_SUCCESS;
+	if (o.waitfile != NULL && wait_file(o.waitfile) != 0)
+		return PAM_SYSTEM_ERR;
 	if (o.sleepms > 0)
 		sleep_ms(o.sleepms);
 	if ((rc = step_setenv(pamh, argc, argv)) != PAM_SUCCESS)
@@ -495,6 +652,8 @@ static int run(pam_handle_t *pamh, const char *op, int argc, const char **argv,
 	if (o.binary && (rc = step_binary(pamh)) != PAM_SUCCESS)
 		return rc;
 	if (o.prompt != NULL && (rc = step_prompt(pamh, &o)) != PAM_SUCCESS)
+		return rc;
+	if (o.fuzzfile != NULL && (rc = step_fuzz(pamh, o.fuzzfile)) != PAM_SUCCESS)
 		return rc;
 	return o.ret;
 }

@@ -23,6 +23,10 @@
 //     written with one write() before any other step, the sleep included,
 //     so a test can wait for it to know the call has started. An unwritable
 //     file gives PAM_SYSTEM_ERR.
+//   - waitfile=/abs/path: wait in C until the file exists (checked every
+//     millisecond, at most ten minutes, then PAM_SYSTEM_ERR): with tidfile=,
+//     a test knows when the call is in C and decides when it goes on, with
+//     no clock.
 //   - sleepms=N: sleep N milliseconds in C (nanosleep), 0 <= N <= 600000.
 //   - setenv=NAME=VALUE: pam_putenv("NAME=VALUE"); repeatable, applied in
 //     order. Its failure code is returned.
@@ -43,6 +47,14 @@
 //     PAM_AUTH_ERR.
 //   - expect=VALUE: with a prompt, an answer other than VALUE gives
 //     PAM_AUTH_ERR.
+//   - fuzzfile=/abs/path: one conversation call with a batch the file's
+//     bytes describe, for fuzz targets: byte 0 mod 41 is the message count
+//     (0..40), bit 0 of byte 1 passes resp == NULL; then per message a style
+//     byte (below 0x80 its value mod 8, so 0, 5 and 6 are invalid; from 0x80
+//     the byte as a signed number), a big-endian u16 text length (up to
+//     64 KiB) and the text (missing bytes are 'x'). A binary prompt's text
+//     is its packet, in a zeroed allocation as long as its header declares
+//     (up to 1 MiB). The conversation's code is returned.
 //   - ret=TOKEN: the code returned when every step succeeded, as a Linux-PAM
 //     code name without the PAM_ prefix in lowercase (success, auth_err,
 //     perm_denied, user_unknown, conv_err, new_authtok_reqd, ignore,

@@ -233,23 +233,74 @@ func TestSleepAfterTidfile(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 
-	seen := false
-	for !seen {
+	// The line must be there before the host ends; the file is read after
+	// each look at the host, so a slow poller cannot mistake the order.
+	var exited error
+	for ended := false; ; {
 		select {
-		case err := <-done:
-			t.Fatalf("host exited (%v) before the tidfile line appeared", err)
+		case exited = <-done:
+			ended = true
 		case <-time.After(5 * time.Millisecond):
 		}
 		data, _ := os.ReadFile(tids)
-		seen = strings.HasPrefix(string(data), "acct ")
+		if strings.HasPrefix(string(data), "acct ") {
+			if !ended {
+				exited = <-done
+			}
+			break
+		}
+		if ended {
+			t.Fatalf("host exited (%v) and the tidfile has no line", exited)
+		}
 	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
+	if exited != nil {
+		t.Fatal(exited)
 	}
 	if d := time.Since(start); d < 700*time.Millisecond {
 		t.Errorf("acct took %v, want at least 700ms", d)
 	}
 	want(t, out.String(), code("acct", success))
+}
+
+// TestWaitfile: the call waits in C until the file exists, whatever time
+// that takes; the test decides when.
+func TestWaitfile(t *testing.T) {
+	f := newFixture(t)
+	dir := t.TempDir()
+	tids, gate := filepath.Join(dir, "tids"), filepath.Join(dir, "open")
+	f.service("gated", "account required|tidfile="+tids+" waitfile="+gate)
+	cmd := f.command(nil, "gated", "acct")
+	var out strings.Builder
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Millisecond) {
+		if data, _ := os.ReadFile(tids); strings.HasPrefix(string(data), "acct ") {
+			break
+		}
+		if time.Now().After(deadline) { // a hang guard only
+			cmd.Process.Kill()
+			t.Fatal("the call never started")
+		}
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the host ended (%v) before the gate's file existed", err)
+	default:
+	}
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	want(t, out.String(), code("acct", success))
+
+	f.service("badwait", "account required|waitfile=relative")
+	want(t, f.run(nil, "badwait", "acct"), code("acct", serviceErr))
 }
 
 func TestRet(t *testing.T) {
