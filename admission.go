@@ -171,7 +171,7 @@ func (p *Slots) acquire(ctx context.Context, wait time.Duration) error {
 	if ctx.Err() != nil {
 		// A caller that has given up already takes no slot from those
 		// still waiting.
-		return fmt.Errorf("%w: the context ended: %w", ErrNoSlot, context.Cause(ctx))
+		return fmt.Errorf("%w: the context ended: %w", ErrNoSlot, unprefixed(context.Cause(ctx)))
 	}
 	p.mu.Lock()
 	if p.used < p.limit && p.waiters.Len() == 0 {

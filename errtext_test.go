@@ -124,3 +124,28 @@ func TestErrorTextEscapedAndBounded(t *testing.T) {
 		checkErrText(t, "Run abandoned", err, false)
 	})
 }
+
+// TestNoSlotErrorOnePrefix: a transaction whose context had ended with a
+// cause of gopam's own (a cancelled Dialog's) fails with ErrNoSlot, and the
+// text says "pam: " once (found by FuzzDialog).
+func TestNoSlotErrorOnePrefix(t *testing.T) {
+	st := pamtest.New(t)
+	cfg := pam.Config{Service: st.Service("permit", "auth required pam_permit.so", "account required pam_permit.so"), ConfDir: st.Dir(), User: "alice", Conv: pam.Answers()}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cancel(pam.ErrDialogCancelled)
+	err := pam.Run(ctx, cfg, func(ctx context.Context, h *pam.Handle) error { return h.Authenticate(ctx, 0) })
+	if !errors.Is(err, pam.ErrNoSlot) || !errors.Is(err, pam.ErrDialogCancelled) {
+		t.Fatalf("Run with an ended context: %v; want ErrNoSlot wrapping the cause", err)
+	}
+	checkErrText(t, "Run, no slot", err, false)
+	h, err := pam.Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	err = h.AcctMgmt(ctx, 0)
+	if !errors.Is(err, pam.ErrNoSlot) || !errors.Is(err, pam.ErrDialogCancelled) {
+		t.Fatalf("AcctMgmt with an ended context: %v; want ErrNoSlot wrapping the cause", err)
+	}
+	checkErrText(t, "AcctMgmt, no slot", err, false)
+}
