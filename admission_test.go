@@ -52,7 +52,7 @@ func holdSlot(t *testing.T, st *pamtest.Stack, svc string, pool *pam.Slots) func
 // nor the process's.
 func TestNoSlot(t *testing.T) {
 	st := pamtest.New(t)
-	svc := st.Service("slots", "auth required pam_stress.so", "account required pam_permit.so")
+	svc := st.Service("slots", promptLine(t), "account required pam_permit.so")
 	pool := pam.NewSlots(1)
 	processInUse := pam.DefaultSlots().InUse()
 	if pool.Limit() != 1 || pool.InUse() != 0 {
@@ -107,7 +107,7 @@ func TestNoSlot(t *testing.T) {
 // the holder gives back.
 func TestSlotWaitGranted(t *testing.T) {
 	st := pamtest.New(t)
-	svc := st.Service("slots", "auth required pam_stress.so", "account required pam_permit.so")
+	svc := st.Service("slots", promptLine(t), "account required pam_permit.so")
 	pool := pam.NewSlots(1)
 	done := holdSlot(t, st, svc, pool)
 	errc := make(chan error, 1)

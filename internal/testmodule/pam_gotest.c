@@ -124,6 +124,16 @@
 #include <security/pam_ext.h>
 #endif
 
+/*
+ * Style 7 is Linux-PAM's PAM_BINARY_PROMPT. The fuzz step sends it on any
+ * PAM: OpenPAM has no name for it and must treat it as an unknown style.
+ */
+#ifdef PAM_BINARY_PROMPT
+#define FUZZ_BINARY PAM_BINARY_PROMPT
+#else
+#define FUZZ_BINARY 7
+#endif
+
 #ifdef SYS_gettid
 #define THREAD_ID() ((long)syscall(SYS_gettid))
 #else
@@ -580,7 +590,7 @@ static int step_fuzz(pam_handle_t *pamh, const char *path)
 		if (have > tl)
 			have = tl;
 		alloc = tl + 1;
-		if (style == PAM_BINARY_PROMPT) {
+		if (style == FUZZ_BINARY) {
 			unsigned char hdr[4] = { 0, 0, 0, 0 };
 			long k;
 
@@ -610,7 +620,7 @@ static int step_fuzz(pam_handle_t *pamh, const char *path)
 		for (i = 0; i < n; i++) {
 			if (resp[i].resp == NULL)
 				continue;
-			if (msgs[i].msg_style != PAM_BINARY_PROMPT)
+			if (msgs[i].msg_style != FUZZ_BINARY)
 				explicit_bzero(resp[i].resp, strlen(resp[i].resp));
 			free(resp[i].resp);
 		}
