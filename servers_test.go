@@ -428,10 +428,11 @@ func TestMissingStackNamesFiles(t *testing.T) {
 		t.Errorf("got %v, want ErrAbort and fs.ErrNotExist", err)
 	}
 	// With "other" present the stack can be read, and nothing is added.
-	if err := os.WriteFile(filepath.Join(dir, "other"), []byte("auth required pam_permit.so\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	h, err := pam.Start(pam.Config{Service: "nosuch", User: "alice", ConfDir: dir, Conv: pam.Answers()})
+	// pamtest writes it (modules by absolute path, every facility defined,
+	// as OpenPAM needs).
+	st := pamtest.New(t)
+	st.Service("other", "auth required pam_permit.so")
+	h, err := pam.Start(pam.Config{Service: "nosuch", User: "alice", ConfDir: st.Dir(), Conv: pam.Answers()})
 	if err != nil {
 		t.Fatalf("with other: %v", err)
 	}
