@@ -21,6 +21,9 @@ func CallsInFlight() int { return inFlight() }
 // ThreadsHeld counts the OS threads serving a handle now.
 func ThreadsHeld() int { return int(held.Load()) }
 
+// DelaysWaiting counts the operations waiting out a fail delay in Go now.
+func DelaysWaiting() int { return int(delaysWaiting.Load()) }
+
 // SetDefaultThreads sets the policy of Configs that name none, so that the
 // suite can run under the strict policy too (GOPAM_TEST_THREADS=strict).
 func SetDefaultThreads(p ThreadPolicy) { defaultThreads = p }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/gopam/pam/internal/libpam"
@@ -32,6 +33,10 @@ func (h *Handle) FailDelay(d time.Duration) error {
 func (s *state) Delay(status int, usec uint32) {
 	s.delayed, s.delayCode, s.delayUsec = true, status, usec
 }
+
+// delaysWaiting counts the operations waiting out a fail delay in Go now,
+// for the tests, which wait for it rather than for a time.
+var delaysWaiting atomic.Int64
 
 // applyDelay carries out the fail delay recorded during the last operation,
 // on the caller's goroutine now that the PAM call has returned: it hands it to
@@ -65,6 +70,8 @@ func (s *state) applyDelay(ctx context.Context, rc int, opErr *Error) error {
 	}
 	resume := s.leaveForDelay()
 	defer resume()
+	delaysWaiting.Add(1)
+	defer delaysWaiting.Add(-1)
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
