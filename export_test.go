@@ -45,6 +45,9 @@ func CachedModules() []string { return libpam.CachedModules() }
 // SetModuleCacheLimit changes the cache's bound (n < 1: the default).
 func SetModuleCacheLimit(n int) { libpam.SetModuleCacheLimit(n) }
 
+// HoldModuleCache takes the module cache's mutex until release is called.
+func HoldModuleCache() (release func()) { return libpam.HoldCacheForTest() }
+
 // LoaderCounts returns the loader's counts of objects added and removed.
 func LoaderCounts() (adds, subs uint64, ok bool) {
 	l, err := libpam.Load()

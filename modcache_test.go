@@ -3,11 +3,13 @@
 package pam_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -287,4 +289,72 @@ func TestModuleCacheManyGoroutines(t *testing.T) {
 	if !slices.Contains(pam.CachedModules(), mod) {
 		t.Errorf("the test module is not cached: %q", pam.CachedModules())
 	}
+}
+
+// TestModuleCacheBurstTakesNoThreads: starts that wait for the module cache
+// (another start is scanning it) wait on goroutines that hold no OS thread.
+// A burst of 200 failing logins once took up to 205 threads that way, each
+// parked while locked to its thread; now the wait comes before the lock.
+// The test holds the cache's mutex, waits until every start waits for it
+// (their stacks say so, a state, not a time), and counts the threads.
+func TestModuleCacheBurstTakesNoThreads(t *testing.T) {
+	withCache(t, true)
+	st := pamtest.New(t)
+	svc := st.Service("burst", "auth required pam_permit.so")
+	warm, err := pam.Start(pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: pam.Answers()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	warm.Close()
+	const n = 64
+	before := osThreads(t)
+	release := pam.HoldModuleCache()
+	released := false
+	defer func() {
+		if !released {
+			release()
+		}
+	}()
+	errs := make(chan error, 2*n)
+	for i := range 2 * n {
+		go func() {
+			if i%2 == 0 {
+				errs <- pam.Run(context.Background(), pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: pam.Answers()},
+					func(ctx context.Context, h *pam.Handle) error { return h.Authenticate(ctx, 0) })
+				return
+			}
+			h, err := pam.Start(pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: pam.Answers(), Threads: pam.ThreadCaller})
+			if err == nil {
+				err = h.Authenticate(context.Background(), 0)
+				h.Close()
+			}
+			errs <- err
+		}()
+	}
+	waitUntil(t, func() bool { return waitingIn("libpam.(*modCache).beforeStart") == 2*n }, func() string {
+		return fmt.Sprintf("%d of %d starts wait for the module cache", waitingIn("libpam.(*modCache).beforeStart"), 2*n)
+	})
+	if got := osThreads(t); got > before+n/4 {
+		t.Errorf("%d starts waiting for the module cache: %d OS threads, %d before; a wait must hold no thread", 2*n, got, before)
+	}
+	release()
+	released = true
+	for range 2 * n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// waitingIn counts the goroutines whose stack holds fn.
+func waitingIn(fn string) int {
+	buf := make([]byte, 1<<22)
+	buf = buf[:runtime.Stack(buf, true)]
+	c := 0
+	for g := range bytes.SplitSeq(buf, []byte("\n\n")) {
+		if bytes.Contains(g, []byte(fn)) {
+			c++
+		}
+	}
+	return c
 }

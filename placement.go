@@ -209,6 +209,7 @@ func (s *state) execOwned(ctx context.Context, k callKind, run func()) error {
 			return err
 		}
 		yieldIfDue()
+		beforeLock(k)
 		runtime.LockOSThread()
 		s.owner, _ = threadID()
 		run()
@@ -327,12 +328,14 @@ func (s *state) execAt(at site, k callKind, ctx context.Context, run func()) err
 			defer s.hold.release()
 		}
 		yieldIfDue()
+		beforeLock(k)
 		runLocked(run)
 		return nil
 	case siteGoroutine:
 		if err := s.takeSlot(ctx); err != nil {
 			return err
 		}
+		beforeLock(k)
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
@@ -356,11 +359,21 @@ func (s *state) execAt(at site, k callKind, ctx context.Context, run func()) err
 		return err
 	}
 	if k == callStart {
+		beforeLock(k)
 		s.w.run(run)
 		return nil
 	}
 	s.w.work <- run
 	return s.await(ctx, s.w.done, s.w)
+}
+
+// beforeLock does what a call of kind k needs done before its thread is
+// locked, where waiting for a mutex holds no OS thread: for pam_start, the
+// module cache's look for changed files.
+func beforeLock(k callKind) {
+	if k == callStart {
+		libpam.BeforeStart()
+	}
 }
 
 // runLocked runs run with the calling goroutine locked to its thread. The

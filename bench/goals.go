@@ -111,7 +111,7 @@ func (g *goals) parallel(r parallelResult) {
 		}
 	}
 	g.add("parallel", "gopam 2 workers >= 1.8 x 1 worker", obj{{"scaling_c", round(r["c"], 3)},
-		{"scaling_msteinert", round(r["msteinert"], 3)}}, per)
+		{"scaling_c_warm", round(r["c_warm"], 3)}, {"scaling_msteinert", round(r["msteinert"], 3)}}, per)
 }
 
 func (g *goals) faildelay(out map[string]obj) {

@@ -120,8 +120,13 @@ func SetModuleCacheLimit(n int) {
 	}
 }
 
-// beforeStart releases the cached modules whose files changed, so that the
-// pam_start about to run loads them afresh.
+// BeforeStart releases the cached modules whose files changed, so that the
+// pam_start about to run loads them afresh. Call it before Start on a
+// goroutine not locked to its thread: it may wait for the cache's mutex, and
+// a locked goroutine that waits holds its OS thread, so that a burst of
+// starts would take a thread each.
+func BeforeStart() { cache.beforeStart() }
+
 func (c *modCache) beforeStart() {
 	c.mu.Lock()
 	if c.on && c.sys.changed() {
@@ -139,9 +144,14 @@ func (c *modCache) beforeStart() {
 }
 
 // afterStart takes a reference on the modules a successful pam_start loaded,
-// if the loader added any object since the last look.
+// if the loader added any object since the last look. It runs on the locked
+// thread of the start, so it never waits: when another start holds the
+// cache's mutex it does nothing, and since the loader's count then still
+// differs from the one the cache last saw, a later start looks.
 func (c *modCache) afterStart(l *Lib) {
-	c.mu.Lock()
+	if !c.mu.TryLock() {
+		return
+	}
 	defer c.mu.Unlock()
 	if !c.on {
 		return
@@ -243,4 +253,11 @@ func (l *Lib) LoaderCounts() (adds, subs uint64, ok bool) {
 		return 0, 0, false
 	}
 	return c.sys.counts()
+}
+
+// HoldCacheForTest takes the cache's mutex until the returned function is
+// called, for a test that shows what starts do while another holds it.
+func HoldCacheForTest() (release func()) {
+	cache.mu.Lock()
+	return cache.mu.Unlock
 }
