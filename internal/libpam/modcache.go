@@ -4,6 +4,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // EnvModuleCache names the environment variable that turns the module cache
@@ -26,6 +27,8 @@ const DefaultModuleCacheLimit = 64
 // the new file. All of it is in modcache_linux.go; elsewhere the cache is
 // never active.
 type modCache struct {
+	// active mirrors on, for the look before a start that takes no lock.
+	active  atomic.Bool
 	mu      sync.Mutex
 	on      bool
 	limit   int
@@ -84,6 +87,7 @@ func (l *Lib) SetModuleCache(on bool) bool {
 		c.releaseAllLocked()
 		c.on = false
 	}
+	c.active.Store(c.on)
 	return c.on
 }
 
@@ -128,6 +132,12 @@ func SetModuleCacheLimit(n int) {
 func BeforeStart() { cache.beforeStart() }
 
 func (c *modCache) beforeStart() {
+	// The common case, nothing changed, takes no lock: the watch's pending
+	// events are counted, not read, so that every start that comes while a
+	// change is pending sees it and waits below until it is dealt with.
+	if !c.active.Load() || !c.sys.pending() {
+		return
+	}
 	c.mu.Lock()
 	if c.on && c.sys.changed() {
 		for _, e := range append([]*modEntry(nil), c.entries...) {

@@ -6,10 +6,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 
 	"github.com/ebitengine/purego"
+	"golang.org/x/sys/unix"
 )
 
 // glibc's dlopen flags (dlfcn.h) that purego does not define.
@@ -33,7 +35,10 @@ type modSys struct {
 	inotify                                   int              // -1 until init
 	dirs                                      map[string]bool  // watched directories
 	wds                                       map[int32]string // watch descriptor -> directory
-	unwatched                                 bool             // a directory could not be watched
+	// pendingFD and unwatched are read without the cache's mutex, by the
+	// look before each start (pending).
+	pendingFD atomic.Int32 // inotify's descriptor plus one, once made; 0 before
+	unwatched atomic.Bool  // a directory could not be watched
 }
 
 // phdrInfo mirrors the start of glibc's struct dl_phdr_info on 64-bit
@@ -94,6 +99,7 @@ func (s *modSys) init(l *Lib) bool {
 			return false // without a watch, changed files would go unseen
 		}
 		s.inotify, s.dirs, s.wds = fd, map[string]bool{}, map[int32]string{}
+		s.pendingFD.Store(int32(fd) + 1)
 	}
 	return true
 }
@@ -169,16 +175,33 @@ func (s *modSys) watch(name string) {
 		} else {
 			// Unwatched: check every start rather than miss a change.
 			s.dirs[d] = false
-			s.unwatched = true
+			s.unwatched.Store(true)
 		}
 	}
+}
+
+// pending reports, without reading them, whether the watch holds events (or
+// some directory cannot be watched, or the count cannot be had): then
+// changed must look. It needs no lock.
+func (s *modSys) pending() bool {
+	fd1 := s.pendingFD.Load()
+	if fd1 == 0 {
+		return false // no watch was ever made, so nothing was cached
+	}
+	if s.unwatched.Load() {
+		return true
+	}
+	var n int32
+	_, _, e := syscall.Syscall(syscall.SYS_IOCTL, uintptr(fd1-1), unix.TIOCINQ, // FIONREAD
+		uintptr(unsafe.Pointer(&n)))
+	return e != 0 || n > 0
 }
 
 // changed reports whether a watched directory saw any change since the last
 // call (or some directory cannot be watched), draining the events.
 func (s *modSys) changed() bool {
 	var buf [4096]byte
-	any := s.unwatched
+	any := s.unwatched.Load()
 	for {
 		n, err := syscall.Read(s.inotify, buf[:])
 		if n <= 0 || err != nil {

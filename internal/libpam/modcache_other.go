@@ -15,6 +15,7 @@ func (s *modSys) dlclose(uintptr)                {}
 func (s *modSys) isModule(uintptr, string) bool  { return false }
 func (s *modSys) watch(string)                   {}
 func (s *modSys) changed() bool                  { return false }
+func (s *modSys) pending() bool                  { return false }
 
 func statFile(string) (fileID, bool) { return fileID{}, false }
 func readMaps() []mapping            { return nil }
