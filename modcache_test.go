@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/gopam/pam"
+	"github.com/gopam/pam/internal/libpam"
 	"github.com/gopam/pam/internal/testmodule"
 	"github.com/gopam/pam/pamtest"
 )
@@ -291,30 +292,29 @@ func TestModuleCacheManyGoroutines(t *testing.T) {
 	}
 }
 
-// TestModuleCacheBurstTakesNoThreads: starts that wait for the module cache
-// (another start is scanning it) wait on goroutines that hold no OS thread.
-// A burst of 200 failing logins once took up to 205 threads that way, each
-// parked while locked to its thread; now the wait comes before the lock.
-// The test holds the cache's mutex, waits until every start waits for it
-// (their stacks say so, a state, not a time), and counts the threads.
-func TestModuleCacheBurstTakesNoThreads(t *testing.T) {
+// versionedStack builds a module that authenticates successfully (v1) in a
+// directory of its own, a stack of it, and a rebuild that fails (v2), ready
+// to be renamed over it; the watch's pending events are drained first.
+func versionedStack(t *testing.T, name string) (st *pamtest.Stack, svc, mod, v2 string) {
+	t.Helper()
 	withCache(t, true)
-	st := pamtest.New(t)
-	svc := st.Service("burst", "auth required pam_permit.so")
-	warm, err := pam.Start(pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: pam.Answers()})
-	if err != nil {
+	st = pamtest.New(t)
+	mod = filepath.Join(t.TempDir(), "pam_versioned.so")
+	if err := os.Rename(pamtest.CompileModule(t, "pam_v1", versioned("PAM_SUCCESS")), mod); err != nil {
 		t.Fatal(err)
 	}
-	warm.Close()
-	const n = 64
-	before := osThreads(t)
-	release := pam.HoldModuleCache()
-	released := false
-	defer func() {
-		if !released {
-			release()
-		}
-	}()
+	v2 = pamtest.CompileModule(t, "pam_v2", versioned("PAM_AUTH_ERR"))
+	// Last, a start drains the events that other tests and the builds left
+	// in watched directories.
+	if err := permitTxn(t, st, st.Service("drain-"+name, "auth required pam_permit.so")); err != nil {
+		t.Fatal(err)
+	}
+	return st, st.Service(name, "auth required "+mod), mod, v2
+}
+
+// burst starts 2n transactions on svc, half of them through Run, and returns
+// the channel their results arrive on.
+func burst(st *pamtest.Stack, svc string, n int) <-chan error {
 	errs := make(chan error, 2*n)
 	for i := range 2 * n {
 		go func() {
@@ -331,10 +331,69 @@ func TestModuleCacheBurstTakesNoThreads(t *testing.T) {
 			errs <- err
 		}()
 	}
+	return errs
+}
+
+// TestModuleCacheBurstTakesNoThreads: no start waits for the module cache
+// while its goroutine is locked to its thread, since such a wait parks the
+// OS thread with it: a burst of 200 failing logins once took up to 205
+// threads so. (1) With no file change pending, starts never wait: 128 run to
+// their end while the test holds the cache's mutex (their scans for new
+// objects are left to a later start), or wait before their start. (2) With a change pending, the starts
+// wait for the mutex, but before their threads are locked: with 128 waiting
+// (their stacks say so, a state, not a time), the process has far fewer than
+// 128 more threads.
+func TestModuleCacheBurstTakesNoThreads(t *testing.T) {
+	const n = 64
+	st, svc, mod, _ := versionedStack(t, "burst")
+	if err := permitTxn(t, st, svc); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(pam.CachedModules(), mod) {
+		t.Fatalf("%s is not cached: %v", mod, pam.CachedModules())
+	}
+
+	// Each start either ends or waits in the look for changed files, which
+	// a change a directory's removal reports late (another test's) can
+	// send to the mutex; none waits in the scan after the start.
+	release := pam.HoldModuleCache()
+	errs := burst(st, svc, n)
+	ended := 0
+	waitUntil(t, func() bool {
+		for ; len(errs) > 0; ended++ {
+			if err := <-errs; err != nil {
+				t.Error(err)
+			}
+		}
+		return ended+waitingIn("libpam.(*modCache).beforeStart") == 2*n
+	}, func() string {
+		return fmt.Sprintf("with the cache's mutex held: %d starts ended, %d wait before their start, %d after; want all %d ended or before",
+			ended, waitingIn("libpam.(*modCache).beforeStart"), waitingIn("libpam.(*modCache).afterStart"), 2*n)
+	})
+	release()
+	for ; ended < 2*n; ended++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+
+	// A file created beside the module makes the watch report a change.
+	if err := os.WriteFile(filepath.Join(filepath.Dir(mod), "touched"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := osThreads(t)
+	release = pam.HoldModuleCache()
+	released := false
+	defer func() {
+		if !released {
+			release()
+		}
+	}()
+	errs = burst(st, svc, n)
 	waitUntil(t, func() bool { return waitingIn("libpam.(*modCache).beforeStart") == 2*n }, func() string {
 		return fmt.Sprintf("%d of %d starts wait for the module cache", waitingIn("libpam.(*modCache).beforeStart"), 2*n)
 	})
-	if got := osThreads(t); got > before+n/4 {
+	if got := osThreads(t); got >= before+n {
 		t.Errorf("%d starts waiting for the module cache: %d OS threads, %d before; a wait must hold no thread", 2*n, got, before)
 	}
 	release()
@@ -342,6 +401,74 @@ func TestModuleCacheBurstTakesNoThreads(t *testing.T) {
 	for range 2 * n {
 		if err := <-errs; err != nil {
 			t.Error(err)
+		}
+	}
+}
+
+// TestModuleCacheUpgradeWhileDraining: a start that comes after a module's
+// file was replaced, while another start has read the watch's events but not
+// yet released the old object, waits for the release and runs the new file.
+func TestModuleCacheUpgradeWhileDraining(t *testing.T) {
+	st, svc, mod, v2 := versionedStack(t, "draining")
+	if err := permitTxn(t, st, svc); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(pam.CachedModules(), mod) {
+		t.Fatal("v1 is not cached")
+	}
+	waitLive(t, 0)
+	inHook, proceed := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	libpam.TestHookAfterDrain = func() { once.Do(func() { close(inHook); <-proceed }) }
+	defer func() { libpam.TestHookAfterDrain = nil }()
+	if err := os.Rename(v2, mod); err != nil {
+		t.Fatal(err)
+	}
+	first := make(chan error, 1)
+	go func() { first <- permitTxn(t, st, svc) }()
+	<-inHook // the first start drained the events and waits in the hook
+	second := make(chan error, 1)
+	go func() { second <- permitTxn(t, st, svc) }()
+	waitUntil(t, func() bool { return waitingIn("libpam.(*modCache).beforeStart") == 2 || len(second) > 0 }, func() string {
+		return fmt.Sprintf("%d starts in the cache's look for changes, want 2 (the second waits)", waitingIn("libpam.(*modCache).beforeStart"))
+	})
+	if len(second) > 0 {
+		close(proceed)
+		t.Fatalf("a start after the upgrade ran while the old object was not yet released (got %v), instead of waiting", <-second)
+	}
+	close(proceed)
+	for _, ch := range []chan error{first, second} {
+		if err := <-ch; !errors.Is(err, pam.ErrAuth) {
+			t.Errorf("a start after the upgrade, with no old transaction alive: %v, want v2's ErrAuth", err)
+		}
+	}
+}
+
+// TestModuleCacheSkippedScanKeepsNoOldCode: a start whose scan for new
+// objects was skipped (another start held the cache) leaves its module
+// uncached; when the file is then replaced while that transaction still
+// runs, a later scan must not cache the old object under the new file's
+// identity, which no check would ever release.
+func TestModuleCacheSkippedScanKeepsNoOldCode(t *testing.T) {
+	st, svc, mod, v2 := versionedStack(t, "skipped")
+	libpam.TestHookScanBusy.Store(true) // as when another start holds the cache
+	t1, err := pam.Start(pam.Config{Service: svc, User: "alice", ConfDir: st.Dir(), Conv: pam.Answers(), Threads: pam.ThreadCaller})
+	libpam.TestHookScanBusy.Store(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(pam.CachedModules(), mod) {
+		t.Fatal("the start's scan ran although the cache was held")
+	}
+	if err := os.Rename(v2, mod); err != nil {
+		t.Fatal(err)
+	}
+	permitTxn(t, st, svc) // overlaps t1, so it runs the old code, whatever it returns
+	t1.Close()
+	waitLive(t, 0)
+	for i := range 3 {
+		if err := permitTxn(t, st, svc); !errors.Is(err, pam.ErrAuth) {
+			t.Errorf("transaction %d after the upgrade, none of the old code alive: %v, want v2's ErrAuth", i, err)
 		}
 	}
 }

@@ -27,13 +27,17 @@ const DefaultModuleCacheLimit = 64
 // the new file. All of it is in modcache_linux.go; elsewhere the cache is
 // never active.
 type modCache struct {
-	// active mirrors on, for the look before a start that takes no lock.
-	active  atomic.Bool
-	mu      sync.Mutex
-	on      bool
-	limit   int
-	entries []*modEntry // oldest first
-	byName  map[string]*modEntry
+	// active mirrors on, for the look before a start that takes no lock;
+	// scanning is set, under mu, while a start drains the watch's events
+	// and releases what changed, so that a start that finds no event
+	// pending then still waits for the releases.
+	active   atomic.Bool
+	scanning atomic.Bool
+	mu       sync.Mutex
+	on       bool
+	limit    int
+	entries  []*modEntry // oldest first
+	byName   map[string]*modEntry
 	// stale maps the name of a module released because its file changed to
 	// the identity of the mapping of the old object, which may still be
 	// loaded (a transaction in progress uses it): the cache must not take
@@ -131,15 +135,30 @@ func SetModuleCacheLimit(n int) {
 // starts would take a thread each.
 func BeforeStart() { cache.beforeStart() }
 
+// TestHookScanBusy, when set by a test, makes afterStart act as when another
+// start holds the cache: it skips the scan.
+var TestHookScanBusy atomic.Bool
+
+// TestHookAfterDrain, when set (by a test, before the starts it watches), runs
+// in beforeStart after the watch's events were read and before the changed
+// modules are released.
+var TestHookAfterDrain func()
+
 func (c *modCache) beforeStart() {
 	// The common case, nothing changed, takes no lock: the watch's pending
 	// events are counted, not read, so that every start that comes while a
-	// change is pending sees it and waits below until it is dealt with.
-	if !c.active.Load() || !c.sys.pending() {
+	// change is pending sees it and waits below until it is dealt with; one
+	// that comes after another start drained them, before that start
+	// released what changed, sees scanning (set before the drain).
+	if !c.active.Load() || !c.sys.pending() && !c.scanning.Load() {
 		return
 	}
 	c.mu.Lock()
+	c.scanning.Store(true)
 	if c.on && c.sys.changed() {
+		if TestHookAfterDrain != nil {
+			TestHookAfterDrain()
+		}
 		for _, e := range append([]*modEntry(nil), c.entries...) {
 			if id, ok := statFile(e.name); !ok || id != e.file {
 				c.stale[e.name] = e.mapped
@@ -150,6 +169,7 @@ func (c *modCache) beforeStart() {
 			clear(c.stale)
 		}
 	}
+	c.scanning.Store(false)
 	c.mu.Unlock()
 }
 
@@ -159,7 +179,7 @@ func (c *modCache) beforeStart() {
 // cache's mutex it does nothing, and since the loader's count then still
 // differs from the one the cache last saw, a later start looks.
 func (c *modCache) afterStart(l *Lib) {
-	if !c.mu.TryLock() {
+	if TestHookScanBusy.Load() || !c.mu.TryLock() {
 		return
 	}
 	defer c.mu.Unlock()
@@ -194,6 +214,14 @@ func (c *modCache) afterStart(l *Lib) {
 			case wasStale && mapped.sameFile(old):
 				// The old object, still used by a transaction in
 				// progress: not again.
+			case mapped.dev == file.dev && mapped.ino != file.ino:
+				// The object is not the file now at its name: it was
+				// replaced after a start loaded it and before any scan
+				// cached it (a scan skipped by afterStart's TryLock), so
+				// caching it now would keep the old code under the new
+				// file's identity. (Where the loader's mappings and stat
+				// name different devices, as on overlayfs, this cannot be
+				// told; the window is then the time until a scan.)
 			default:
 				delete(c.stale, o.name)
 				if len(c.entries) >= c.limit {
