@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -163,10 +164,23 @@ func TestRegressScrubLeavesNoCopy(t *testing.T) {
 	}
 	clear(seen)
 	runtime.KeepAlive(seen)
-	control := run("control", []string{})
-	scrubbed := run("scrubbed", nil)
-	t.Logf("copies of the secret in the Go heap: %d after the default scrub, %d without scrubbing", scrubbed, control)
-	if scrubbed > control {
-		t.Errorf("the scrub left %d copies of the secret in the Go heap (%d without scrubbing)", scrubbed, control)
+	// A copy the library made would be there after every scrub. A signal
+	// (Go's preemption, the GC's) that lands while C code (the module's
+	// setenv, libpam's environment) holds the secret in a vector register
+	// saves it on a signal stack in the Go heap, where the search finds it
+	// until the next signal there: a rare, passing copy that is not the
+	// library's (seen once, under stress-ng, as nobody). So the pair is run
+	// up to three times, with a new secret each time, and fails only if the
+	// scrub left more copies than the control every time.
+	var seenCounts []string
+	for attempt := range 3 {
+		control := run(fmt.Sprintf("control%d", attempt), []string{})
+		scrubbed := run(fmt.Sprintf("scrubbed%d", attempt), nil)
+		t.Logf("copies of the secret in the Go heap: %d after the default scrub, %d without scrubbing", scrubbed, control)
+		if scrubbed <= control {
+			return
+		}
+		seenCounts = append(seenCounts, fmt.Sprintf("%d (%d without scrubbing)", scrubbed, control))
 	}
+	t.Errorf("the scrub left copies of the secret in the Go heap in each of three runs: %s", strings.Join(seenCounts, ", "))
 }
