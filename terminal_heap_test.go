@@ -71,49 +71,54 @@ func TestTerminalLeavesNoSecretInHeap(t *testing.T) {
 		{"read failing mid-line", pam.PromptEchoOff, 40, true, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			input := offHeap(t, c.size+1)
-			secret := input[:c.size]
-			secretMarker(secret)
-			var after func(master, slave int)
-			if c.fail {
-				// The typed bytes end with VEOF, so the reader gets them
-				// without a line end; once it has, the terminal hangs up.
-				input[c.size] = 4
-				after = func(master, slave int) {
-					waitUntil(t, func() bool {
-						n, err := unix.IoctlGetInt(slave, unix.TIOCINQ)
-						return err == nil && n == 0
-					}, func() string { return "the conversation did not read the input" })
-					unix.Close(master)
+			// one reads a fresh secret and returns how many copies of its
+			// first 16 bytes the Go heap holds after the answer is wiped
+			// (the control's kept copy aside).
+			one := func() int {
+				input := offHeap(t, c.size+1)
+				secret := input[:c.size]
+				secretMarker(secret)
+				var after func(master, slave int)
+				if c.fail {
+					// The typed bytes end with VEOF, so the reader gets them
+					// without a line end; once it has, the terminal hangs up.
+					input[c.size] = 4
+					after = func(master, slave int) {
+						waitUntil(t, func() bool {
+							n, err := unix.IoctlGetInt(slave, unix.TIOCINQ)
+							return err == nil && n == 0
+						}, func() string { return "the conversation did not read the input" })
+						unix.Close(master)
+					}
+				} else {
+					input[c.size] = '\n'
 				}
-			} else {
-				input[c.size] = '\n'
-			}
-			var kept []byte
-			ans, err := terminalAnswer(t, c.style, input, false, after)
-			switch {
-			case c.fail && err == nil:
-				t.Fatal("the read did not fail")
-			case !c.fail && err != nil:
-				t.Fatal(err)
-			case !c.fail && !sameSecret(ans, secret):
-				t.Fatalf("the answer differs from what was typed (%d bytes, want %d)", len(ans), len(secret))
+				var kept []byte
+				ans, err := terminalAnswer(t, c.style, input, false, after)
+				switch {
+				case c.fail && err == nil:
+					t.Fatal("the read did not fail")
+				case !c.fail && err != nil:
+					t.Fatal(err)
+				case !c.fail && !sameSecret(ans, secret):
+					t.Fatalf("the answer differs from what was typed (%d bytes, want %d)", len(ans), len(secret))
+				}
+				if c.keep {
+					kept = append(kept, ans...)
+				}
+				clear(ans)
+				n := countInGoHeap(t, secret[:16])
+				clear(kept)
+				return n
 			}
 			if c.keep {
-				kept = append(kept, ans...)
-			}
-			clear(ans)
-			probe := secret[:16]
-			n := countInGoHeap(t, probe)
-			if c.keep {
-				if n == 0 {
+				if one() == 0 {
 					t.Fatal("the control run's kept copy was not found: the search is blind")
 				}
-				clear(kept)
 				return
 			}
-			if n != 0 {
-				t.Errorf("%d copies of the answer's first 16 bytes are left in the Go heap", n)
+			if left := leftCopiesEveryTime(one); left != nil {
+				t.Errorf("copies of the answer's first 16 bytes left in the Go heap in each of three runs: %v", left)
 			}
 		})
 	}
@@ -129,34 +134,40 @@ func TestLinesLeaveNoSecretInHeap(t *testing.T) {
 		keep bool
 	}{{"control", 40, true}, {"password", 40, false}, {"long line", 3000, false}} {
 		t.Run(c.name, func(t *testing.T) {
-			input := offHeap(t, c.size+1)
-			secretMarker(input[:c.size])
-			input[c.size] = '\n'
-			r, w, err := os.Pipe()
-			if err != nil {
-				t.Fatal(err)
+			one := func() int {
+				input := offHeap(t, c.size+1)
+				secretMarker(input[:c.size])
+				input[c.size] = '\n'
+				r, w, err := os.Pipe()
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer r.Close()
+				go func() {
+					w.Write(input)
+					w.Close()
+				}()
+				resps, err := pam.Lines(r, nil).Converse(context.Background(), []pam.Message{{Style: pam.PromptEchoOff}})
+				if err != nil || !sameSecret(resps[0].Data, input[:c.size]) {
+					t.Fatalf("the answer differs from the line (%v)", err)
+				}
+				var kept []byte
+				if c.keep {
+					kept = append(kept, resps[0].Data...)
+				}
+				clear(resps[0].Data)
+				n := countInGoHeap(t, input[:16])
+				clear(kept)
+				return n
 			}
-			defer r.Close()
-			go func() {
-				w.Write(input)
-				w.Close()
-			}()
-			resps, err := pam.Lines(r, nil).Converse(context.Background(), []pam.Message{{Style: pam.PromptEchoOff}})
-			if err != nil || !sameSecret(resps[0].Data, input[:c.size]) {
-				t.Fatalf("the answer differs from the line (%v)", err)
-			}
-			var kept []byte
 			if c.keep {
-				kept = append(kept, resps[0].Data...)
+				if one() == 0 {
+					t.Fatal("the control run's kept copy was not found: the search is blind")
+				}
+				return
 			}
-			clear(resps[0].Data)
-			n := countInGoHeap(t, input[:16])
-			clear(kept)
-			if c.keep && n == 0 {
-				t.Fatal("the control run's kept copy was not found: the search is blind")
-			}
-			if !c.keep && n != 0 {
-				t.Errorf("%d copies of the answer's first 16 bytes are left in the Go heap", n)
+			if left := leftCopiesEveryTime(one); left != nil {
+				t.Errorf("copies of the answer's first 16 bytes left in the Go heap in each of three runs: %v", left)
 			}
 		})
 	}
