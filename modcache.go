@@ -31,9 +31,10 @@ import "github.com/gopam/pam/internal/libpam"
 // past it). No Start waits for it while its OS thread is locked: the look for
 // changed files comes before the thread is locked and takes no lock when no
 // watched file changed, and a Start that finds another scanning the cache
-// for new objects leaves the scan to a later Start. It is on by default where it can work (Linux, with glibc's
-// loader, for Linux-PAM and OpenPAM alike); SetModuleCache(false) or the
-// environment variable GOPAM_MODULE_CACHE=off turns it off.
+// for new objects leaves the scan to a later Start. It is on by default
+// where it can work (Linux, with glibc's loader, for Linux-PAM and OpenPAM
+// alike); SetModuleCache(false) or the environment variable
+// GOPAM_MODULE_CACHE=off turns it off.
 
 // ModuleCacheLimit is the most module objects the module cache holds.
 const ModuleCacheLimit = libpam.DefaultModuleCacheLimit

@@ -335,7 +335,6 @@ func (s *state) execAt(at site, k callKind, ctx context.Context, run func()) err
 		if err := s.takeSlot(ctx); err != nil {
 			return err
 		}
-		beforeLock(k)
 		done := make(chan struct{})
 		go func() {
 			defer close(done)

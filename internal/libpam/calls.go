@@ -40,9 +40,9 @@ type StartMem struct {
 // Start calls pam_start, or pam_start_confdir when confdir is not empty, with
 // gopam's conversation trampoline and appdata as its appdata_ptr; the module
 // cache looks for new modules after it (the caller calls BeforeStart first,
-// before it locks the thread). service,
-// user and confdir must be NUL-terminated (CString); user may be nil for
-// "no user yet". libpam copies all of them and the pam_conv struct.
+// before it locks the thread). service, user and confdir must be
+// NUL-terminated (CString); user may be nil for "no user yet". libpam copies
+// all of them and the pam_conv struct.
 func (l *Lib) Start(service, user, confdir []byte, appdata uintptr, m *StartMem) (Handle, int) {
 	m.conv = [2]uintptr{l.convTrampoline, appdata}
 	m.h = 0

@@ -27,14 +27,13 @@ const DefaultModuleCacheLimit = 64
 // the new file. All of it is in modcache_linux.go; elsewhere the cache is
 // never active.
 type modCache struct {
-	// active mirrors on, for the look before a start that takes no lock;
+	// on is set under mu and read without it by the look before a start;
 	// scanning is set, under mu, while a start drains the watch's events
 	// and releases what changed, so that a start that finds no event
 	// pending then still waits for the releases.
-	active   atomic.Bool
+	on       atomic.Bool
 	scanning atomic.Bool
 	mu       sync.Mutex
-	on       bool
 	limit    int
 	entries  []*modEntry // oldest first
 	byName   map[string]*modEntry
@@ -84,23 +83,18 @@ func (l *Lib) SetModuleCache(on bool) bool {
 	c := &cache
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if on && !c.on {
-		c.on = c.sys.init(l)
+	if on && !c.on.Load() {
+		c.on.Store(c.sys.init(l))
 		c.lastAdds = 0
-	} else if !on && c.on {
+	} else if !on && c.on.Load() {
 		c.releaseAllLocked()
-		c.on = false
+		c.on.Store(false)
 	}
-	c.active.Store(c.on)
-	return c.on
+	return c.on.Load()
 }
 
 // ModuleCacheActive reports whether the module cache is on.
-func ModuleCacheActive() bool {
-	cache.mu.Lock()
-	defer cache.mu.Unlock()
-	return cache.on
-}
+func ModuleCacheActive() bool { return cache.on.Load() }
 
 // CachedModules returns the names of the cached module objects, oldest first.
 func CachedModules() []string {
@@ -150,12 +144,12 @@ func (c *modCache) beforeStart() {
 	// change is pending sees it and waits below until it is dealt with; one
 	// that comes after another start drained them, before that start
 	// released what changed, sees scanning (set before the drain).
-	if !c.active.Load() || !c.sys.pending() && !c.scanning.Load() {
+	if !c.on.Load() || !c.sys.pending() && !c.scanning.Load() {
 		return
 	}
 	c.mu.Lock()
 	c.scanning.Store(true)
-	if c.on && c.sys.changed() {
+	if c.on.Load() && c.sys.changed() {
 		if TestHookAfterDrain != nil {
 			TestHookAfterDrain()
 		}
@@ -183,7 +177,7 @@ func (c *modCache) afterStart(l *Lib) {
 		return
 	}
 	defer c.mu.Unlock()
-	if !c.on {
+	if !c.on.Load() {
 		return
 	}
 	adds, ok := c.sys.adds()

@@ -32,14 +32,16 @@ var moduleSymbols = []string{"pam_sm_authenticate", "pam_sm_setcred", "pam_sm_ac
 type modSys struct {
 	iterate, dlopen, dlclosefn, dlsym, dladdr uintptr
 	callback                                  uintptr
-	inotify                                   int              // -1 until init
 	dirs                                      map[string]bool  // watched directories
 	wds                                       map[int32]string // watch descriptor -> directory
-	// pendingFD and unwatched are read without the cache's mutex, by the
-	// look before each start (pending).
-	pendingFD atomic.Int32 // inotify's descriptor plus one, once made; 0 before
+	// inotify and unwatched are read without the cache's mutex, by the look
+	// before each start (pending).
+	inotify   atomic.Int32 // the watch's descriptor plus one, once made; 0 before
 	unwatched atomic.Bool  // a directory could not be watched
 }
+
+// inotifyFD returns the watch's descriptor, or -1 before it is made.
+func (s *modSys) inotifyFD() int { return int(s.inotify.Load()) - 1 }
 
 // phdrInfo mirrors the start of glibc's struct dl_phdr_info on 64-bit
 // systems; dlpi_adds and dlpi_subs are present when the size passed to the
@@ -91,15 +93,14 @@ func (s *modSys) init(l *Lib) bool {
 			return false
 		}
 		s.callback = phdrCallbackPtr()
-		s.inotify = -1
 	}
-	if s.inotify < 0 {
+	if s.inotifyFD() < 0 {
 		fd, err := syscall.InotifyInit1(syscall.IN_NONBLOCK | syscall.IN_CLOEXEC)
 		if err != nil {
 			return false // without a watch, changed files would go unseen
 		}
-		s.inotify, s.dirs, s.wds = fd, map[string]bool{}, map[int32]string{}
-		s.pendingFD.Store(int32(fd) + 1)
+		s.dirs, s.wds = map[string]bool{}, map[int32]string{}
+		s.inotify.Store(int32(fd) + 1)
 	}
 	return true
 }
@@ -170,7 +171,7 @@ func (s *modSys) watch(name string) {
 		}
 		const mask = syscall.IN_CREATE | syscall.IN_DELETE | syscall.IN_MOVED_TO | syscall.IN_MOVED_FROM |
 			syscall.IN_MODIFY | syscall.IN_ATTRIB | syscall.IN_CLOSE_WRITE | syscall.IN_DELETE_SELF | syscall.IN_MOVE_SELF
-		if wd, err := syscall.InotifyAddWatch(s.inotify, d, mask); err == nil {
+		if wd, err := syscall.InotifyAddWatch(s.inotifyFD(), d, mask); err == nil {
 			s.dirs[d], s.wds[int32(wd)] = true, d
 		} else {
 			// Unwatched: check every start rather than miss a change.
@@ -184,17 +185,15 @@ func (s *modSys) watch(name string) {
 // some directory cannot be watched, or the count cannot be had): then
 // changed must look. It needs no lock.
 func (s *modSys) pending() bool {
-	fd1 := s.pendingFD.Load()
-	if fd1 == 0 {
+	fd := s.inotifyFD()
+	if fd < 0 {
 		return false // no watch was ever made, so nothing was cached
 	}
 	if s.unwatched.Load() {
 		return true
 	}
-	var n int32
-	_, _, e := syscall.Syscall(syscall.SYS_IOCTL, uintptr(fd1-1), unix.TIOCINQ, // FIONREAD
-		uintptr(unsafe.Pointer(&n)))
-	return e != 0 || n > 0
+	n, err := unix.IoctlGetInt(fd, unix.TIOCINQ) // FIONREAD
+	return err != nil || n > 0
 }
 
 // changed reports whether a watched directory saw any change since the last
@@ -203,7 +202,7 @@ func (s *modSys) changed() bool {
 	var buf [4096]byte
 	any := s.unwatched.Load()
 	for {
-		n, err := syscall.Read(s.inotify, buf[:])
+		n, err := syscall.Read(s.inotifyFD(), buf[:])
 		if n <= 0 || err != nil {
 			return any
 		}
