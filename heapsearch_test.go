@@ -5,7 +5,10 @@ package pam_test
 // Helpers for the tests that search the Go heap for a secret, beside
 // countInGoHeap and offHeap (secretheap_test.go).
 
-import "math/rand/v2"
+import (
+	"math/rand/v2"
+	"testing"
+)
 
 // secretMarker fills b (off the heap) with random letters: a secret that
 // appears nowhere else in the process.
@@ -70,4 +73,21 @@ func leftCopiesEveryTime(one func() int) []int {
 		left = append(left, n)
 	}
 	return left
+}
+
+// checkAnswerCopies judges one (as for leftCopiesEveryTime), a run that
+// counts the copies of a fresh answer's first 16 bytes in the Go heap after
+// the answer is wiped. For a control run, which keeps a copy, the search must
+// find it, else it is blind; otherwise no copy may be left in every run.
+func checkAnswerCopies(t *testing.T, control bool, one func() int) {
+	t.Helper()
+	if control {
+		if one() == 0 {
+			t.Fatal("the control run's kept copy was not found: the search is blind")
+		}
+		return
+	}
+	if left := leftCopiesEveryTime(one); left != nil {
+		t.Errorf("copies of the answer's first 16 bytes left in the Go heap in each of three runs: %v", left)
+	}
 }

@@ -111,15 +111,7 @@ func TestTerminalLeavesNoSecretInHeap(t *testing.T) {
 				clear(kept)
 				return n
 			}
-			if c.keep {
-				if one() == 0 {
-					t.Fatal("the control run's kept copy was not found: the search is blind")
-				}
-				return
-			}
-			if left := leftCopiesEveryTime(one); left != nil {
-				t.Errorf("copies of the answer's first 16 bytes left in the Go heap in each of three runs: %v", left)
-			}
+			checkAnswerCopies(t, c.keep, one)
 		})
 	}
 }
@@ -160,15 +152,7 @@ func TestLinesLeaveNoSecretInHeap(t *testing.T) {
 				clear(kept)
 				return n
 			}
-			if c.keep {
-				if one() == 0 {
-					t.Fatal("the control run's kept copy was not found: the search is blind")
-				}
-				return
-			}
-			if left := leftCopiesEveryTime(one); left != nil {
-				t.Errorf("copies of the answer's first 16 bytes left in the Go heap in each of three runs: %v", left)
-			}
+			checkAnswerCopies(t, c.keep, one)
 		})
 	}
 }
